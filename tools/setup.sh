@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config clang
   liburing-dev libboost-dev libxxhash-dev libgtest-dev libbenchmark-dev
   libatomic-queue-dev libconcurrentqueue-dev   # benchmark peers only
 )

@@ -1,0 +1,974 @@
+// engine/engine.cc — the operations of the in-memory engine. The structures
+// and the concurrency contract are in engine/engine_impl.h.
+#include <hotq/engine.h>
+
+#include <sched.h>
+
+#include <algorithm>
+#include <bit>
+#include <thread>
+
+#include "engine/engine_impl.h"
+#include "util/check.h"
+
+namespace hotq {
+
+using engine::Counter;
+using engine::Handle;
+using engine::MutexLock;
+using engine::Queue;
+using engine::QueueShard;
+using engine::Record;
+using engine::RecordState;
+using engine::Ring;
+using engine::Shard;
+using engine::SlotRef;
+using engine::TimerKind;
+
+namespace {
+
+constexpr std::uint64_t ns_per_ms = 1'000'000;
+// Timers one reserve call fires per shard before it goes on: bounds the
+// latency a mass expiry adds to one call. The rest fire on later calls.
+constexpr std::uint64_t timers_per_poll_max = 4096;
+
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+std::uint64_t ms_to_ns(std::uint64_t ms) {
+  return ms > UINT64_MAX / ns_per_ms ? UINT64_MAX : ms * ns_per_ms;
+}
+
+void cpu_relax(std::uint32_t& spins) {
+  if (++spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+// Pushes every handle. The queue's job count bounds the handles of one ring
+// below its capacity, so a failed push can only mean that a consumer of the
+// previous lap has claimed a slot and not yet finished reading it (ring.h,
+// "What full means"): it will, without needing anything from us.
+void push_all(Ring& ring, const Handle* handles, std::size_t n) {
+  std::size_t done = 0;
+  std::uint32_t spins = 0;
+  while (done < n) {
+    done += ring.try_push_n(handles + done, n - done);
+    if (done < n) cpu_relax(spins);
+  }
+}
+
+bool valid_queue_name(std::string_view name) {
+  if (name.empty() || name.size() > queue_name_bytes_max) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-' || c == ':';
+  });
+}
+
+bool valid_queue_options(const QueueOptions& o) {
+  return o.capacity_jobs_max >= 1 && o.capacity_jobs_max <= capacity_jobs_limit &&
+         o.priority_levels >= 1 && o.priority_levels <= priority_levels_max &&
+         o.lease_ms_default >= 1 && o.lease_ms_default <= lease_ms_max &&
+         o.attempts_max >= 1 && o.attempts_max <= attempts_limit &&
+         o.payload_bytes_max <= payload_bytes_limit && o.backoff.base_ms <= delay_ms_max &&
+         o.backoff.cap_ms <= delay_ms_max && o.backoff.jitter_percent <= 100;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ guard
+
+// Holds a queue open for the duration of one operation (engine_impl.h, "Queue
+// guard"). Never held while parked.
+class Engine::Impl::Guard {
+ public:
+  Guard(Impl& e, QueueId id) {
+    // acquire: a call that starts after close() returned sees closed_.
+    if (e.closed_.load(std::memory_order_acquire)) {
+      code_ = Code::closed;
+      return;
+    }
+    std::uint32_t index = id & (queues_max - 1);
+    std::uint32_t gen = id >> Queue::queue_index_bits;
+    Queue* q = e.queues_[index].load(std::memory_order_acquire);  // see queues_
+    if (q == nullptr || (gen & 1) == 0) {
+      code_ = Code::no_such_queue;
+      return;
+    }
+    QueueShard& qs = q->shards[e.home_shard()];
+    qs.in_flight.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: Dekker with drop_queue
+    if (q->generation.load(std::memory_order_seq_cst) != gen) {
+      qs.in_flight.fetch_sub(1, std::memory_order_release);
+      code_ = Code::no_such_queue;
+      return;
+    }
+    q_ = q;
+    qs_ = &qs;
+  }
+  ~Guard() {
+    // release: drop_queue, once it sees zero, sees everything this call did.
+    if (q_ != nullptr) qs_->in_flight.fetch_sub(1, std::memory_order_release);
+  }
+  Guard(const Guard&) = delete;
+  Guard& operator=(const Guard&) = delete;
+
+  bool ok() const { return q_ != nullptr; }
+  Code code() const { return code_; }
+  Queue& queue() const { return *q_; }
+  QueueShard& shard() const { return *qs_; }
+
+ private:
+  Queue* q_ = nullptr;
+  QueueShard* qs_ = nullptr;
+  Code code_ = Code::ok;
+};
+
+// ------------------------------------------------------------------ setup
+
+Engine::Impl::Impl(const EngineOptions& options)
+    : clock_(options.clock != nullptr ? options.clock : &SystemClock::instance()),
+      shard_count_(options.shards),
+      queues_(new std::atomic<Queue*>[queues_max]) {
+  std::uint64_t now = clock_->now_ns();
+  for (std::uint32_t s = 0; s < shard_count_; ++s) {
+    shards_.push_back(std::make_unique<Shard>(s, options.timer_tick_ns, now,
+                                              options.seed + 0x9e3779b97f4a7c15ull * (s + 1)));
+  }
+  for (std::uint32_t i = 0; i < queues_max; ++i) {
+    queues_[i].store(nullptr, std::memory_order_relaxed);  // relaxed: not yet shared
+  }
+}
+
+Engine::Impl::~Impl() {
+  // No other thread is left (the destructor's contract). Release every
+  // payload the records still hold; the slabs free the records.
+  for (auto& shard : shards_) {
+    std::uint32_t hw = shard->slab.high_water();
+    for (std::uint32_t i = 0; i < hw; ++i) {
+      Record& r = shard->slab.at(i);
+      Payload::release(r.payload);
+      r.payload = nullptr;
+    }
+  }
+  for (std::uint32_t i = 0; i < queues_max; ++i) {
+    delete queues_[i].load(std::memory_order_relaxed);  // relaxed: single-threaded now
+  }
+}
+
+std::uint32_t Engine::Impl::home_shard() const {
+  if (shard_count_ == 1) return 0;
+  // sched_getcpu reads the rseq area glibc registers: no system call.
+  int cpu = sched_getcpu();
+  return cpu < 0 ? 0 : static_cast<std::uint32_t>(cpu) % shard_count_;
+}
+
+void Engine::Impl::close() {
+  closed_.store(true, std::memory_order_seq_cst);  // seq_cst: before the wake-ups below
+  for (std::uint32_t i = 0; i < queues_max; ++i) {
+    Queue* q = queues_[i].load(std::memory_order_acquire);
+    if (q == nullptr) continue;
+    q->ready_signal.wake_all();
+    q->space_signal.wake_all();
+  }
+}
+
+// ------------------------------------------------------------------ queues
+
+Result<QueueId> Engine::Impl::create_queue(std::string_view name, const QueueOptions& options) {
+  if (closed_.load(std::memory_order_acquire)) return Code::closed;
+  if (!valid_queue_name(name) || !valid_queue_options(options)) return Code::invalid_argument;
+  MutexLock lock(table_mu_);
+  if (names_.count(std::string(name)) != 0) return Code::already_exists;
+  std::uint32_t index = queues_max;
+  for (std::uint32_t i = 0; i < queues_max; ++i) {
+    Queue* q = queues_[i].load(std::memory_order_relaxed);  // relaxed: written under table_mu_
+    if (q == nullptr || (q->generation.load(std::memory_order_relaxed) & 1) == 0) {
+      index = i;
+      break;
+    }
+  }
+  if (index == queues_max) return Code::limit_exceeded;
+
+  Queue* q = queues_[index].load(std::memory_order_relaxed);
+  bool fresh = q == nullptr;
+  if (fresh) {
+    q = new Queue();
+    q->index = index;
+    q->shards.reset(new QueueShard[shard_count_]);
+  }
+  q->name = std::string(name);
+  q->options = options;
+  q->lease_ns_default = ms_to_ns(options.lease_ms_default);
+  q->jobs.store(0, std::memory_order_relaxed);
+  std::uint64_t ring_capacity = std::max<std::uint64_t>(2, std::bit_ceil(options.capacity_jobs_max));
+  for (std::uint32_t s = 0; s < shard_count_; ++s) {
+    QueueShard& qs = q->shards[s];
+    for (auto& c : qs.counters) c.store(0, std::memory_order_relaxed);
+    for (std::uint32_t level = 0; level < priority_levels_max; ++level) {
+      qs.rings[level] = level < options.priority_levels ? std::make_unique<Ring>(ring_capacity)
+                                                        : nullptr;
+    }
+  }
+  // seq_cst: the new generation (odd: live) publishes everything above to
+  // the Guard's seq_cst load.
+  q->generation.store(q->generation.load(std::memory_order_relaxed) + 1,
+                      std::memory_order_seq_cst);
+  if (fresh) queues_[index].store(q, std::memory_order_release);  // see queues_
+  names_.emplace(q->name, index);
+  return q->id();
+}
+
+Result<QueueId> Engine::Impl::find_queue(std::string_view name) {
+  MutexLock lock(table_mu_);
+  auto it = names_.find(std::string(name));
+  if (it == names_.end()) return Code::no_such_queue;
+  return queue_at(it->second).id();
+}
+
+std::vector<QueueInfo> Engine::Impl::list_queues() {
+  MutexLock lock(table_mu_);
+  std::vector<QueueInfo> out;
+  for (const auto& [name, index] : names_) {
+    const Queue& q = queue_at(index);
+    out.push_back(QueueInfo{q.id(), q.name, q.options});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const QueueInfo& a, const QueueInfo& b) { return a.name < b.name; });
+  return out;
+}
+
+Code Engine::Impl::drop_queue(QueueId id) {
+  if (closed_.load(std::memory_order_acquire)) return Code::closed;
+  MutexLock lock(table_mu_);
+  std::uint32_t index = id & (queues_max - 1);
+  Queue* qp = queues_[index].load(std::memory_order_relaxed);
+  if (qp == nullptr || qp->generation.load(std::memory_order_relaxed) != id >> Queue::queue_index_bits ||
+      (qp->generation.load(std::memory_order_relaxed) & 1) == 0) {
+    return Code::no_such_queue;
+  }
+  Queue& q = *qp;
+  // seq_cst: Dekker with Guard — after this, a new guard backs out, and an
+  // older one is visible in in_flight.
+  q.generation.fetch_add(1, std::memory_order_seq_cst);
+  for (std::uint32_t s = 0; s < shard_count_; ++s) {
+    std::uint32_t spins = 0;
+    while (q.shards[s].in_flight.load(std::memory_order_seq_cst) != 0) cpu_relax(spins);
+  }
+  q.ready_signal.wake_all();
+  q.space_signal.wake_all();
+
+  // No operation on q is running or can start. Collect every record it owns.
+  std::vector<SlotRef> refs;
+  for (auto& shard : shards_) {
+    MutexLock shard_lock(shard->mu);
+    std::uint32_t hw = shard->slab.high_water();
+    for (std::uint32_t i = 0; i < hw; ++i) {
+      Record& r = shard->slab.at(i);
+      RecordState st = r.state.load(std::memory_order_acquire);
+      if ((st == RecordState::delayed || st == RecordState::leased) && r.queue_index == index) {
+        shard->wheel.cancel(&r.timer);
+        refs.push_back(engine::make_slot_ref(shard->slab.shard(), i));
+      }
+    }
+    publish_next_due(*shard);
+  }
+  for (std::uint32_t s = 0; s < shard_count_; ++s) {
+    for (auto& ring : q.shards[s].rings) {
+      if (!ring) continue;
+      Handle h;
+      while (ring->try_pop(h)) refs.push_back(static_cast<SlotRef>(h));
+    }
+  }
+  {
+    MutexLock dead_lock(q.dead_mu);
+    for (const auto& [job, entry] : q.dead) refs.push_back(entry.slot);
+    q.dead.clear();
+  }
+  for (SlotRef ref : refs) {
+    record(ref).state.store(RecordState::free, std::memory_order_relaxed);  // we own it
+  }
+  free_records(q, refs);
+  names_.erase(q.name);
+  return Code::ok;
+}
+
+// ------------------------------------------------------------------ enqueue
+
+Code Engine::Impl::validate(const Queue& q, const EnqueueRequest& r) const {
+  if (r.payload.size() > q.options.payload_bytes_max) return Code::too_large;
+  if (r.priority >= q.options.priority_levels || r.delay_ms > delay_ms_max ||
+      r.attempts_max > attempts_limit || r.lease_ms > lease_ms_max) {
+    return Code::invalid_argument;
+  }
+  return Code::ok;
+}
+
+std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
+                                         std::span<const EnqueueRequest> requests,
+                                         std::span<JobId> ids) {
+  const auto n = static_cast<std::int64_t>(requests.size());
+  const auto cap = static_cast<std::int64_t>(q.options.capacity_jobs_max);
+  // relaxed: the count only has to be exact, not ordered with the job's
+  // contents; space waiters are ordered by the WaitSignal handshake.
+  std::int64_t before = q.jobs.fetch_add(n, std::memory_order_relaxed);
+  std::int64_t take = std::clamp<std::int64_t>(cap - before, 0, n);
+  if (take < n) q.jobs.fetch_sub(n - take, std::memory_order_relaxed);
+  if (take == 0) return 0;
+
+  const std::uint32_t home = static_cast<std::uint32_t>(&qs - q.shards.get());
+  Shard& shard = *shards_[home];
+  SlotRef refs[batch_jobs_max];
+  auto got = static_cast<std::int64_t>(shard.slab.alloc(refs, static_cast<std::uint32_t>(take)));
+  if (got < take) q.jobs.fetch_sub(take - got, std::memory_order_relaxed);  // shard full
+  const auto count = static_cast<std::uint32_t>(got);
+  if (count == 0) return 0;
+
+  const std::uint64_t now = now_ns();
+  // relaxed: ids only need to be unique; the shard's sequence is monotonic.
+  const std::uint64_t seq = shard.next_id_seq.fetch_add(count, std::memory_order_relaxed);
+  std::uint32_t delayed = 0;
+  std::uint32_t level_mask = 0;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const EnqueueRequest& req = requests[i];
+    Record& r = record(refs[i]);
+    r.payload = engine::payload_new(req.payload);
+    r.id = ((seq + i) << 6) | home;
+    r.enqueued_ns = now;
+    r.queue_index = q.index;
+    r.lease_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(req.lease_ms, UINT32_MAX));
+    r.attempts = 0;
+    r.attempts_max = static_cast<std::uint16_t>(req.attempts_max != 0 ? req.attempts_max
+                                                                      : q.options.attempts_max);
+    r.priority = req.priority;
+    r.timer_kind = TimerKind::none;
+    r.link.store(refs[i], std::memory_order_relaxed);  // relaxed: published with the record
+    ids[i] = r.id;
+    if (req.delay_ms != 0) {
+      ++delayed;
+    } else {
+      level_mask |= 1u << req.priority;
+    }
+  }
+  if (delayed != 0) {
+    MutexLock lock(shard.mu);
+    for (std::uint32_t i = 0; i < count; ++i) {
+      if (requests[i].delay_ms == 0) continue;
+      Record& r = record(refs[i]);
+      r.state.store(RecordState::delayed, std::memory_order_relaxed);  // relaxed: under mu
+      schedule_locked(shard, q, r, TimerKind::delay,
+                      saturating_add(now, ms_to_ns(requests[i].delay_ms)));
+    }
+    qs.add(engine::g_delayed, delayed);
+  }
+  // Ready jobs go to the home shard's ring of their level, in request order.
+  Handle handles[batch_jobs_max];
+  while (level_mask != 0) {
+    const auto level = static_cast<std::uint32_t>(std::countr_zero(level_mask));
+    level_mask &= level_mask - 1;
+    std::size_t m = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      if (requests[i].delay_ms != 0 || requests[i].priority != level) continue;
+      // release: a consumer that pops the handle and then reads the state
+      // (acquire) sees the whole record.
+      record(refs[i]).state.store(RecordState::ready, std::memory_order_release);
+      handles[m++] = refs[i];
+    }
+    push_all(*qs.rings[level], handles, m);
+  }
+  if (count > delayed) q.ready_signal.notify();
+  qs.add(engine::c_enqueued, count);
+  return count;
+}
+
+BatchResult Engine::Impl::enqueue(QueueId id, std::span<const EnqueueRequest> requests,
+                                  std::span<JobId> ids, std::uint64_t timeout_ms, bool wait) {
+  HOTQ_CHECK(ids.size() >= requests.size());
+  if (requests.size() > batch_jobs_max) return {Code::invalid_argument, 0};
+  std::uint32_t done = 0;
+  std::uint64_t deadline = 0;
+  for (;;) {
+    Queue* q = nullptr;
+    {
+      Guard g(*this, id);
+      if (!g.ok()) return {g.code(), done};
+      if (done == 0) {
+        for (const EnqueueRequest& r : requests) {
+          if (Code c = validate(g.queue(), r); c != Code::ok) return {c, 0};
+        }
+      }
+      done += enqueue_some(g.queue(), g.shard(), requests.subspan(done), ids.subspan(done));
+      if (done == requests.size()) return {Code::ok, done};
+      if (!wait) {
+        g.shard().add(engine::c_rejected_full, static_cast<std::int64_t>(requests.size() - done));
+        return {Code::full, done};
+      }
+      q = &g.queue();
+    }
+    // Park until room may have appeared. The Queue object outlives any drop,
+    // so q stays valid; the next Guard tells whether it is still this queue.
+    const std::uint64_t now = now_ns();
+    if (deadline == 0) deadline = saturating_add(now, ms_to_ns(timeout_ms));
+    if (now >= deadline) return {Code::timed_out, done};
+    const std::uint32_t epoch = q->space_signal.prepare();
+    if (q->jobs.load(std::memory_order_relaxed) >=
+        static_cast<std::int64_t>(q->options.capacity_jobs_max)) {
+      q->space_signal.wait(epoch, deadline - now);
+    }
+    q->space_signal.done_waiting();
+  }
+}
+
+// ------------------------------------------------------------------ reserve
+
+void Engine::Impl::lease_locked(Shard& shard, Queue& q, SlotRef ref, std::uint64_t lease_ms,
+                                std::uint64_t now, ReservedJob& out) {
+  Record& r = record(ref);
+  HOTQ_DCHECK(r.state.load(std::memory_order_relaxed) == RecordState::ready);
+  r.state.store(RecordState::leased, std::memory_order_relaxed);  // relaxed: under mu
+  ++r.nonce;
+  if (r.attempts < UINT16_MAX) ++r.attempts;
+  const std::uint64_t lease_ns = lease_ms != 0     ? ms_to_ns(lease_ms)
+                                 : r.lease_ms != 0 ? ms_to_ns(r.lease_ms)
+                                                   : q.lease_ns_default;
+  const std::uint64_t deadline = saturating_add(now, lease_ns);
+  schedule_locked(shard, q, r, TimerKind::lease, deadline);
+  // relaxed: a new reference made from the record's, which keeps it alive.
+  r.payload->refs.fetch_add(1, std::memory_order_relaxed);
+  out.id = r.id;
+  out.token = (static_cast<std::uint64_t>(r.nonce) << 32) | ref;
+  out.attempt = r.attempts;
+  out.priority = r.priority;
+  out.lease_deadline_ns = deadline;
+  out.payload = Payload::adopt(r.payload);
+}
+
+std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<ReservedJob> out,
+                                         std::uint64_t lease_ms) {
+  const std::uint64_t now = now_ns();
+  poll_timers(now, timers_per_poll_max);
+  const auto want = static_cast<std::uint32_t>(out.size());
+  const std::uint32_t home = static_cast<std::uint32_t>(&qs - q.shards.get());
+  Handle handles[batch_jobs_max];
+  std::uint32_t n = 0;
+  // Strict precedence: every shard's ring of a level before the next level.
+  for (std::uint32_t level = 0; level < q.options.priority_levels && n < want; ++level) {
+    for (std::uint32_t k = 0; k < shard_count_ && n < want; ++k) {
+      Ring& ring = *q.shards[(home + k) % shard_count_].rings[level];
+      n += static_cast<std::uint32_t>(ring.try_pop_n(handles + n, want - n));
+    }
+  }
+  // Lease them, one lock per run of handles from the same slab shard.
+  std::uint32_t i = 0;
+  while (i < n) {
+    Shard& shard = *shards_[engine::slot_shard(static_cast<SlotRef>(handles[i]))];
+    MutexLock lock(shard.mu);
+    do {
+      lease_locked(shard, q, static_cast<SlotRef>(handles[i]), lease_ms, now, out[i]);
+      ++i;
+    } while (i < n && engine::slot_shard(static_cast<SlotRef>(handles[i])) == shard.slab.shard());
+  }
+  if (n != 0) qs.add(engine::g_leased, n);
+  return n;
+}
+
+BatchResult Engine::Impl::reserve(QueueId id, std::span<ReservedJob> out, std::uint64_t lease_ms,
+                                  std::uint64_t timeout_ms, bool wait) {
+  if (out.empty() || out.size() > batch_jobs_max || lease_ms > lease_ms_max) {
+    return {Code::invalid_argument, 0};
+  }
+  std::uint64_t deadline = 0;
+  for (;;) {
+    Queue* q = nullptr;
+    {
+      Guard g(*this, id);
+      if (!g.ok()) return {g.code(), 0};
+      std::uint32_t n = reserve_some(g.queue(), g.shard(), out, lease_ms);
+      if (n != 0) return {Code::ok, n};
+      if (!wait) return {Code::empty, 0};
+      q = &g.queue();
+    }
+    const std::uint64_t now = now_ns();
+    if (deadline == 0) deadline = saturating_add(now, ms_to_ns(timeout_ms));
+    if (now >= deadline) return {Code::timed_out, 0};
+    const std::uint32_t epoch = q->ready_signal.prepare();
+    // Re-check after prepare(): anything in a ring, or a timer due already?
+    bool ready = false;
+    for (std::uint32_t s = 0; s < shard_count_ && !ready; ++s) {
+      for (const auto& ring : q->shards[s].rings) {
+        if (ring && !ring->empty_approx()) {
+          ready = true;
+          break;
+        }
+      }
+    }
+    const std::uint64_t wake = std::min(deadline, earliest_due());
+    if (!ready && wake > now) q->ready_signal.wait(epoch, wake - now);
+    q->ready_signal.done_waiting();
+  }
+}
+
+// ------------------------------------------------------------------ settle
+
+std::uint32_t Engine::Impl::settle(QueueId id, std::span<const Lease> leases,
+                                   std::span<Code> results, const SettleArgs& args) {
+  HOTQ_CHECK(results.size() >= leases.size());
+  auto fill = [&](Code c) {
+    for (std::size_t i = 0; i < leases.size(); ++i) results[i] = c;
+    return 0u;
+  };
+  if (leases.size() > batch_jobs_max) return fill(Code::invalid_argument);
+  if (args.how == Settle::extend && (args.delay_ms == 0 || args.delay_ms > lease_ms_max)) {
+    return fill(Code::invalid_argument);
+  }
+  if (args.how == Settle::nack && args.has_delay && args.delay_ms > delay_ms_max) {
+    return fill(Code::invalid_argument);
+  }
+  Guard g(*this, id);
+  if (!g.ok()) return fill(g.code());
+  const std::uint64_t now = now_ns();
+  std::vector<SlotRef> freed;
+  std::uint32_t ok = 0;
+  for (std::size_t i = 0; i < leases.size(); ++i) {
+    results[i] = settle_one(g.queue(), g.shard(), leases[i], args, now, freed);
+    if (results[i] == Code::ok) ++ok;
+  }
+  free_records(g.queue(), freed);
+  return ok;
+}
+
+Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
+                              const SettleArgs& args, std::uint64_t now,
+                              std::vector<SlotRef>& freed) {
+  const auto ref = static_cast<SlotRef>(lease.token);
+  const auto nonce = static_cast<std::uint32_t>(lease.token >> 32);
+  const std::uint32_t s = engine::slot_shard(ref);
+  if (s >= shard_count_) return Code::stale_lease;
+  Shard& shard = *shards_[s];
+  if (engine::slot_index(ref) >= shard.slab.high_water()) return Code::stale_lease;
+
+  MutexLock lock(shard.mu);
+  Record& r = record(ref);
+  // Only a leased record's other fields are read: see job_table.h.
+  if (r.state.load(std::memory_order_acquire) != RecordState::leased || r.nonce != nonce ||
+      r.id != lease.job || r.queue_index != q.index) {
+    return Code::stale_lease;
+  }
+  shard.wheel.cancel(&r.timer);
+  switch (args.how) {
+    case Settle::extend:
+      schedule_locked(shard, q, r, TimerKind::lease, saturating_add(now, ms_to_ns(args.delay_ms)));
+      break;
+    case Settle::ack:
+      r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
+      r.timer_kind = TimerKind::none;
+      qs.add(engine::c_completed, 1);
+      qs.add(engine::g_leased, -1);
+      freed.push_back(ref);
+      break;
+    case Settle::fail:
+      qs.add(engine::c_failed, 1);
+      qs.add(engine::g_leased, -1);
+      to_dead_locked(shard, q, qs, r, ref, DeadReason::failed, args.error, now);
+      break;
+    case Settle::nack: {
+      qs.add(engine::g_leased, -1);
+      if (r.attempts >= r.attempts_max) {
+        to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_nacked, args.error, now);
+        break;
+      }
+      qs.add(engine::c_retried, 1);
+      const std::uint64_t delay_ms =
+          args.has_delay ? args.delay_ms : backoff_ms(shard, q.options.backoff, r.attempts);
+      if (delay_ms == 0) {
+        make_ready(q, r, ref);
+      } else {
+        r.state.store(RecordState::delayed, std::memory_order_relaxed);  // relaxed: under mu
+        schedule_locked(shard, q, r, TimerKind::delay, saturating_add(now, ms_to_ns(delay_ms)));
+        qs.add(engine::g_delayed, 1);
+      }
+      break;
+    }
+  }
+  publish_next_due(shard);
+  return Code::ok;
+}
+
+void Engine::Impl::to_dead_locked(Shard& shard, Queue& q, QueueShard& qs, Record& r, SlotRef ref,
+                                  DeadReason reason, std::string_view error, std::uint64_t now) {
+  (void)shard;
+  r.state.store(RecordState::dead, std::memory_order_relaxed);  // relaxed: under mu
+  r.timer_kind = TimerKind::none;
+  engine::DeadEntry entry;
+  entry.slot = ref;
+  entry.reason = reason;
+  entry.dead_ns = now;
+  entry.error = std::string(error.substr(0, error_text_bytes_max));
+  {
+    MutexLock lock(q.dead_mu);  // lock order: shard, then dead_mu
+    q.dead.emplace(r.id, std::move(entry));
+  }
+  qs.add(engine::c_dead_lettered, 1);
+  qs.add(engine::g_dead, 1);
+}
+
+void Engine::Impl::make_ready(Queue& q, Record& r, SlotRef ref) {
+  r.timer_kind = TimerKind::none;
+  // release: the consumer that pops the handle sees the record (see enqueue).
+  r.state.store(RecordState::ready, std::memory_order_release);
+  const Handle h = ref;
+  push_all(*q.shards[engine::slot_shard(ref)].rings[r.priority], &h, 1);
+  q.ready_signal.notify();
+}
+
+void Engine::Impl::free_records(Queue& q, std::span<const SlotRef> refs) {
+  if (refs.empty()) return;
+  for (SlotRef ref : refs) {
+    Record& r = record(ref);
+    Payload::release(r.payload);
+    r.payload = nullptr;
+    shards_[engine::slot_shard(ref)]->slab.free_one(ref);
+  }
+  // relaxed: notify()'s release RMW below orders it for space waiters.
+  q.jobs.fetch_sub(static_cast<std::int64_t>(refs.size()), std::memory_order_relaxed);
+  q.space_signal.notify();
+}
+
+// ------------------------------------------------------------------ timers
+
+void Engine::Impl::schedule_locked(Shard& shard, Queue& q, Record& r, TimerKind kind,
+                                   std::uint64_t deadline_ns) {
+  r.timer_kind = kind;
+  shard.wheel.schedule(&r.timer, deadline_ns);
+  const std::uint64_t next = shard.wheel.next_deadline_ns();
+  if (next < shard.next_due_ns.load(std::memory_order_relaxed)) {
+    shard.next_due_ns.store(next, std::memory_order_release);  // release: see Shard
+    // A waiter of q may sleep until a later due time: let it recompute.
+    q.ready_signal.notify();
+  }
+}
+
+void Engine::Impl::publish_next_due(Shard& shard) {
+  shard.next_due_ns.store(shard.wheel.next_deadline_ns(), std::memory_order_release);
+}
+
+std::uint64_t Engine::Impl::earliest_due() const {
+  std::uint64_t due = UINT64_MAX;
+  for (const auto& shard : shards_) {
+    due = std::min(due, shard->next_due_ns.load(std::memory_order_acquire));
+  }
+  return due;
+}
+
+std::uint64_t Engine::Impl::poll_timers(std::uint64_t now, std::uint64_t fire_max) {
+  std::uint64_t fired = 0;
+  for (auto& shard_ptr : shards_) {
+    Shard& shard = *shard_ptr;
+    if (now < shard.next_due_ns.load(std::memory_order_acquire)) continue;
+    MutexLock lock(shard.mu);
+    if (now < shard.advanced_ns) continue;  // a later time was already handled
+    shard.advanced_ns = now;
+    const std::uint32_t s = shard.slab.shard();
+    fired += shard.wheel.advance(
+        now,
+        [&](engine::TimerNode* node) HOTQ_NO_TSA {
+          Record& r = *engine::record_of(node);
+          const auto ref = static_cast<SlotRef>(r.link.load(std::memory_order_relaxed));
+          Queue& q = queue_at(r.queue_index);
+          QueueShard& qs = q.shards[s];
+          if (r.timer_kind == TimerKind::delay) {
+            qs.add(engine::g_delayed, -1);
+            make_ready(q, r, ref);
+            return;
+          }
+          HOTQ_DCHECK(r.timer_kind == TimerKind::lease);
+          qs.add(engine::c_expired, 1);
+          qs.add(engine::g_leased, -1);
+          if (!q.options.expiry_counts_as_attempt) {
+            --r.attempts;  // this delivery does not count
+          } else if (r.attempts >= r.attempts_max) {
+            to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_expired, "lease expired",
+                           now);
+            return;
+          }
+          make_ready(q, r, ref);
+        },
+        fire_max);
+    publish_next_due(shard);
+  }
+  return fired;
+}
+
+std::uint64_t Engine::Impl::run_timers() {
+  std::uint64_t fired = 0;
+  const std::uint64_t now = now_ns();
+  for (;;) {
+    std::uint64_t n = poll_timers(now, timers_per_poll_max);
+    fired += n;
+    if (n == 0) return fired;
+  }
+}
+
+std::uint64_t Engine::Impl::backoff_ms(Shard& shard, const Backoff& b, std::uint32_t attempt) {
+  std::uint64_t delay = b.base_ms;
+  if (b.kind == Backoff::Kind::exponential && attempt > 1) {
+    const std::uint32_t shift = std::min<std::uint32_t>(attempt - 1, 63);
+    delay = (b.base_ms != 0 && b.base_ms > (b.cap_ms >> shift)) ? b.cap_ms : b.base_ms << shift;
+  }
+  delay = std::min(delay, b.cap_ms);
+  if (b.jitter_percent != 0 && delay != 0) {
+    // xorshift64: cheap, seeded per shard, reproducible for tests.
+    shard.rng ^= shard.rng << 13;
+    shard.rng ^= shard.rng >> 7;
+    shard.rng ^= shard.rng << 17;
+    const std::uint64_t span = delay * b.jitter_percent / 100;
+    delay -= shard.rng % (span + 1);
+  }
+  return delay;
+}
+
+// ------------------------------------------------------------------ dead letters
+
+Result<std::vector<DeadLetter>> Engine::Impl::list_dead(QueueId id, JobId after_id,
+                                                        std::size_t limit) {
+  if (limit == 0 || limit > batch_jobs_max) return Code::invalid_argument;
+  Guard g(*this, id);
+  if (!g.ok()) return g.code();
+  Queue& q = g.queue();
+  std::vector<DeadLetter> out;
+  MutexLock lock(q.dead_mu);
+  for (auto it = q.dead.upper_bound(after_id); it != q.dead.end() && out.size() < limit; ++it) {
+    const engine::DeadEntry& e = it->second;
+    Record& r = record(e.slot);
+    r.payload->refs.fetch_add(1, std::memory_order_relaxed);  // relaxed: see lease_locked
+    DeadLetter d;
+    d.id = it->first;
+    d.attempts = r.attempts;
+    d.priority = r.priority;
+    d.reason = e.reason;
+    d.error = e.error;
+    d.enqueued_ns = r.enqueued_ns;
+    d.dead_ns = e.dead_ns;
+    d.payload = Payload::adopt(r.payload);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Result<std::uint64_t> Engine::Impl::dead_op(QueueId id, DeadOp op, std::span<const JobId> ids,
+                                            bool all, std::uint64_t max_jobs) {
+  Guard g(*this, id);
+  if (!g.ok()) return g.code();
+  Queue& q = g.queue();
+  std::vector<SlotRef> refs;
+  {
+    MutexLock lock(q.dead_mu);
+    if (all) {
+      auto it = q.dead.begin();
+      while (it != q.dead.end() && refs.size() < max_jobs) {
+        refs.push_back(it->second.slot);
+        it = q.dead.erase(it);
+      }
+    } else {
+      for (JobId job : ids) {
+        auto it = q.dead.find(job);
+        if (it == q.dead.end()) continue;
+        refs.push_back(it->second.slot);
+        q.dead.erase(it);
+      }
+    }
+  }
+  // The records are out of the dead set and in no other structure: ours.
+  g.shard().add(engine::g_dead, -static_cast<std::int64_t>(refs.size()));
+  if (op == DeadOp::redrive) {
+    for (SlotRef ref : refs) {
+      Record& r = record(ref);
+      r.attempts = 0;
+      make_ready(q, r, ref);
+    }
+    g.shard().add(engine::c_redriven, static_cast<std::int64_t>(refs.size()));
+  } else {
+    for (SlotRef ref : refs) record(ref).state.store(RecordState::free, std::memory_order_relaxed);
+    free_records(q, refs);
+  }
+  return static_cast<std::uint64_t>(refs.size());
+}
+
+Result<QueueCounts> Engine::Impl::counts(QueueId id) {
+  Guard g(*this, id);
+  if (!g.ok()) return g.code();
+  poll_timers(now_ns(), UINT64_MAX);
+  Queue& q = g.queue();
+  std::array<std::int64_t, engine::counter_count> sum{};
+  for (std::uint32_t s = 0; s < shard_count_; ++s) {
+    for (std::uint32_t c = 0; c < engine::counter_count; ++c) {
+      sum[c] += q.shards[s].counters[c].load(std::memory_order_relaxed);  // relaxed: statistics
+    }
+  }
+  auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(std::max<std::int64_t>(v, 0)); };
+  QueueCounts out;
+  out.delayed = u(sum[engine::g_delayed]);
+  out.leased = u(sum[engine::g_leased]);
+  out.dead = u(sum[engine::g_dead]);
+  const std::int64_t jobs = q.jobs.load(std::memory_order_relaxed);
+  out.ready = u(jobs - sum[engine::g_delayed] - sum[engine::g_leased] - sum[engine::g_dead]);
+  out.enqueued = u(sum[engine::c_enqueued]);
+  out.completed = u(sum[engine::c_completed]);
+  out.retried = u(sum[engine::c_retried]);
+  out.failed = u(sum[engine::c_failed]);
+  out.expired = u(sum[engine::c_expired]);
+  out.dead_lettered = u(sum[engine::c_dead_lettered]);
+  out.redriven = u(sum[engine::c_redriven]);
+  out.rejected_full = u(sum[engine::c_rejected_full]);
+  return out;
+}
+
+// ------------------------------------------------------------------ public shell
+
+Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* engine) {
+  HOTQ_CHECK(engine != nullptr);
+  EngineOptions o = options;
+  if (o.shards == 0) o.shards = std::max(1u, std::thread::hardware_concurrency());
+  o.shards = std::min(o.shards, shards_max);
+  if (options.shards > shards_max) {
+    return Status(Code::invalid_argument, "EngineOptions::shards exceeds shards_max (64)");
+  }
+  if (o.timer_tick_ns < 1'000 || o.timer_tick_ns > 1'000'000'000) {
+    return Status(Code::invalid_argument, "EngineOptions::timer_tick_ns must be in [1us, 1s]");
+  }
+  engine->reset(new Engine(std::make_unique<Impl>(o)));
+  return Status::Ok();
+}
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+void Engine::close() { impl_->close(); }
+
+Result<QueueId> Engine::create_queue(std::string_view name, const QueueOptions& options) {
+  return impl_->create_queue(name, options);
+}
+Result<QueueId> Engine::find_queue(std::string_view name) const { return impl_->find_queue(name); }
+std::vector<QueueInfo> Engine::list_queues() const { return impl_->list_queues(); }
+Code Engine::drop_queue(QueueId queue) { return impl_->drop_queue(queue); }
+
+Result<JobId> Engine::enqueue(QueueId queue, const EnqueueRequest& request) {
+  JobId id = 0;
+  BatchResult r = impl_->enqueue(queue, {&request, 1}, {&id, 1}, 0, false);
+  if (r.count == 1) return id;
+  return r.code;
+}
+Result<JobId> Engine::enqueue_wait(QueueId queue, const EnqueueRequest& request,
+                                   std::uint64_t timeout_ms) {
+  JobId id = 0;
+  BatchResult r = impl_->enqueue(queue, {&request, 1}, {&id, 1}, timeout_ms, true);
+  if (r.count == 1) return id;
+  return r.code;
+}
+BatchResult Engine::enqueue_batch(QueueId queue, std::span<const EnqueueRequest> requests,
+                                  std::span<JobId> ids) {
+  return impl_->enqueue(queue, requests, ids, 0, false);
+}
+
+Result<ReservedJob> Engine::reserve(QueueId queue, std::uint64_t lease_ms) {
+  ReservedJob job;
+  BatchResult r = impl_->reserve(queue, {&job, 1}, lease_ms, 0, false);
+  if (r.count == 1) return job;
+  return r.code;
+}
+Result<ReservedJob> Engine::reserve_wait(QueueId queue, std::uint64_t timeout_ms,
+                                         std::uint64_t lease_ms) {
+  ReservedJob job;
+  BatchResult r = impl_->reserve(queue, {&job, 1}, lease_ms, timeout_ms, true);
+  if (r.count == 1) return job;
+  return r.code;
+}
+BatchResult Engine::reserve_batch(QueueId queue, std::span<ReservedJob> out,
+                                  std::uint64_t lease_ms) {
+  return impl_->reserve(queue, out, lease_ms, 0, false);
+}
+BatchResult Engine::reserve_batch_wait(QueueId queue, std::span<ReservedJob> out,
+                                       std::uint64_t timeout_ms, std::uint64_t lease_ms) {
+  return impl_->reserve(queue, out, lease_ms, timeout_ms, true);
+}
+
+Code Engine::ack(QueueId queue, Lease lease) {
+  Code code = Code::ok;
+  impl_->settle(queue, {&lease, 1}, {&code, 1}, {});
+  return code;
+}
+std::uint32_t Engine::ack_batch(QueueId queue, std::span<const Lease> leases,
+                                std::span<Code> results) {
+  return impl_->settle(queue, leases, results, {});
+}
+Code Engine::nack(QueueId queue, Lease lease, std::optional<std::uint64_t> delay_ms,
+                  std::string_view error) {
+  Code code = Code::ok;
+  Impl::SettleArgs args;
+  args.how = Impl::Settle::nack;
+  args.has_delay = delay_ms.has_value();
+  args.delay_ms = delay_ms.value_or(0);
+  args.error = error;
+  impl_->settle(queue, {&lease, 1}, {&code, 1}, args);
+  return code;
+}
+Code Engine::fail(QueueId queue, Lease lease, std::string_view error) {
+  Code code = Code::ok;
+  Impl::SettleArgs args;
+  args.how = Impl::Settle::fail;
+  args.error = error;
+  impl_->settle(queue, {&lease, 1}, {&code, 1}, args);
+  return code;
+}
+Code Engine::extend(QueueId queue, Lease lease, std::uint64_t lease_ms) {
+  Code code = Code::ok;
+  Impl::SettleArgs args;
+  args.how = Impl::Settle::extend;
+  args.delay_ms = lease_ms;
+  impl_->settle(queue, {&lease, 1}, {&code, 1}, args);
+  return code;
+}
+
+Result<std::vector<DeadLetter>> Engine::list_dead(QueueId queue, JobId after_id,
+                                                  std::size_t limit) const {
+  return impl_->list_dead(queue, after_id, limit);
+}
+Result<std::uint64_t> Engine::redrive(QueueId queue, std::uint64_t max_jobs) {
+  return impl_->dead_op(queue, Impl::DeadOp::redrive, {}, true, max_jobs);
+}
+Result<std::uint64_t> Engine::redrive_ids(QueueId queue, std::span<const JobId> ids) {
+  return impl_->dead_op(queue, Impl::DeadOp::redrive, ids, false, 0);
+}
+Result<std::uint64_t> Engine::delete_dead(QueueId queue, std::span<const JobId> ids) {
+  return impl_->dead_op(queue, Impl::DeadOp::remove, ids, false, 0);
+}
+Result<std::uint64_t> Engine::purge_dead(QueueId queue) {
+  return impl_->dead_op(queue, Impl::DeadOp::remove, {}, true, UINT64_MAX);
+}
+std::uint64_t Engine::run_timers() { return impl_->run_timers(); }
+Result<QueueCounts> Engine::counts(QueueId queue) { return impl_->counts(queue); }
+
+const char* job_state_name(JobState state) noexcept {
+  switch (state) {
+    case JobState::delayed: return "delayed";
+    case JobState::ready: return "ready";
+    case JobState::leased: return "leased";
+    case JobState::dead: return "dead";
+  }
+  return "unknown_state";
+}
+
+const char* dead_reason_name(DeadReason reason) noexcept {
+  switch (reason) {
+    case DeadReason::failed: return "failed";
+    case DeadReason::attempts_nacked: return "attempts_nacked";
+    case DeadReason::attempts_expired: return "attempts_expired";
+  }
+  return "unknown_reason";
+}
+
+}  // namespace hotq

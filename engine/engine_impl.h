@@ -1,0 +1,217 @@
+// engine/engine_impl.h — the engine's internal structures (see
+// docs/architecture.md for the picture, engine.cc for the operations).
+//
+// Concurrency contract, in one place:
+//
+//   Queue table    `table_mu_` guards creation, drop and the name map. A
+//                  Queue object, once made, lives until the engine dies; a
+//                  drop bumps its generation so every QueueId naming it turns
+//                  stale, and a later create may reuse the object.
+//   Queue guard    every operation on a queue raises the queue's per-shard
+//                  `in_flight` count (on the caller's home shard, so no shared
+//                  cache line) and then checks the generation; drop changes
+//                  the generation and then waits for every in_flight to reach
+//                  zero. Both sides are seq_cst: a Dekker handshake. Blocking
+//                  calls leave the guard before they park.
+//   Rings          lock-free (engine/ring.h). A ready job's handle is in
+//                  exactly one ring slot; popping it gives the popper the job.
+//   Shard lock     `Shard::mu` guards the shard's timing wheel and every
+//                  transition into, out of, or within `delayed` and `leased`
+//                  for the records of that shard's slab (wherever the caller
+//                  runs). Lease validation happens under it.
+//   Dead set       `Queue::dead_mu` guards the queue's dead-letter map. Lock
+//                  order: a shard lock, then a dead_mu; never the reverse.
+//   Counters       per queue and shard, relaxed atomics, summed on read.
+#ifndef HOTQ_ENGINE_ENGINE_IMPL_H_
+#define HOTQ_ENGINE_ENGINE_IMPL_H_
+
+#include <hotq/clock.h>
+#include <hotq/engine.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/job_table.h"
+#include "engine/mutex.h"
+#include "engine/ring.h"
+#include "engine/timing_wheel.h"
+#include "engine/wait_signal.h"
+
+namespace hotq::engine {
+
+using Handle = std::uint64_t;  // a SlotRef, widened for the ring
+using Ring = MpmcRing<Handle>;
+
+// Cumulative counters and gauges of one queue on one shard.
+enum Counter : std::uint32_t {
+  c_enqueued,
+  c_completed,
+  c_retried,
+  c_failed,
+  c_expired,
+  c_dead_lettered,
+  c_redriven,
+  c_rejected_full,
+  g_delayed,  // gauges: may go negative on one shard, sum is right
+  g_leased,
+  g_dead,
+  counter_count,
+};
+
+struct alignas(64) QueueShard {
+  std::atomic<std::uint32_t> in_flight{0};
+  std::array<std::atomic<std::int64_t>, counter_count> counters{};
+  std::array<std::unique_ptr<Ring>, priority_levels_max> rings;
+
+  void add(Counter c, std::int64_t n) {
+    counters[c].fetch_add(n, std::memory_order_relaxed);  // relaxed: statistics only
+  }
+};
+
+struct DeadEntry {
+  SlotRef slot = 0;
+  DeadReason reason = DeadReason::failed;
+  std::uint64_t dead_ns = 0;
+  std::string error;
+};
+
+struct Queue {
+  std::uint32_t index = 0;
+  // Generation of the live queue in this slot; bumped by drop. seq_cst: see
+  // the queue guard above.
+  std::atomic<std::uint32_t> generation{0};
+  std::string name;
+  QueueOptions options;
+  std::uint64_t lease_ns_default = 0;
+
+  // Jobs held in any state: the back-pressure count.
+  alignas(64) std::atomic<std::int64_t> jobs{0};
+  alignas(64) WaitSignal ready_signal;  // a job may have become ready
+  alignas(64) WaitSignal space_signal;  // room may have appeared
+  std::unique_ptr<QueueShard[]> shards;
+
+  Mutex dead_mu;
+  std::map<JobId, DeadEntry> dead HOTQ_GUARDED_BY(dead_mu);
+
+  QueueId id() const {
+    return (generation.load(std::memory_order_relaxed) << queue_index_bits) | index;
+  }
+  static constexpr std::uint32_t queue_index_bits = 12;
+  static_assert(queues_max <= 1u << queue_index_bits);
+};
+
+struct alignas(64) Shard {
+  Shard(std::uint32_t index, std::uint64_t tick_ns, std::uint64_t now_ns, std::uint64_t seed)
+      : slab(index), wheel(tick_ns, now_ns), rng(seed | 1) {}
+
+  Slab slab;
+  Mutex mu;
+  TimingWheel wheel HOTQ_GUARDED_BY(mu);
+  std::uint64_t rng HOTQ_GUARDED_BY(mu);
+  // The latest time the wheel was advanced to. Callers read the clock before
+  // taking mu, so one may arrive with an earlier time than the last advance;
+  // the wheel's time never goes backwards.
+  std::uint64_t advanced_ns HOTQ_GUARDED_BY(mu) = 0;
+  // wheel.next_deadline_ns(), stored after every change under mu so that
+  // callers can tell "nothing due" without the lock. acquire/release: a
+  // caller that sees a due time then takes mu anyway; the value is a hint.
+  alignas(64) std::atomic<std::uint64_t> next_due_ns{UINT64_MAX};
+  // Sequence of job ids made on this shard: id = seq << 6 | shard.
+  alignas(64) std::atomic<std::uint64_t> next_id_seq{1};
+};
+static_assert(shards_max <= 64, "job ids keep the shard in 6 bits");
+
+}  // namespace hotq::engine
+
+namespace hotq {
+
+class Engine::Impl {
+ public:
+  explicit Impl(const EngineOptions& options);
+  ~Impl();
+
+  // See engine.h for the contracts of the public operations.
+  void close();
+  Result<QueueId> create_queue(std::string_view name, const QueueOptions& options);
+  Result<QueueId> find_queue(std::string_view name);
+  std::vector<QueueInfo> list_queues();
+  Code drop_queue(QueueId queue);
+
+  BatchResult enqueue(QueueId queue, std::span<const EnqueueRequest> requests,
+                      std::span<JobId> ids, std::uint64_t timeout_ms, bool wait);
+  BatchResult reserve(QueueId queue, std::span<ReservedJob> out, std::uint64_t lease_ms,
+                      std::uint64_t timeout_ms, bool wait);
+  enum class Settle : std::uint8_t { ack, nack, fail, extend };
+  struct SettleArgs {
+    Settle how = Settle::ack;
+    bool has_delay = false;
+    std::uint64_t delay_ms = 0;   // nack's delay; extend's lease
+    std::string_view error;
+  };
+  std::uint32_t settle(QueueId queue, std::span<const Lease> leases, std::span<Code> results,
+                       const SettleArgs& args);
+
+  Result<std::vector<DeadLetter>> list_dead(QueueId queue, JobId after_id, std::size_t limit);
+  enum class DeadOp : std::uint8_t { redrive, remove };
+  Result<std::uint64_t> dead_op(QueueId queue, DeadOp op, std::span<const JobId> ids,
+                                bool all, std::uint64_t max_jobs);
+  std::uint64_t run_timers();
+  Result<QueueCounts> counts(QueueId queue);
+
+ private:
+  class Guard;
+  std::uint32_t home_shard() const;
+  std::uint64_t now_ns() const { return clock_->now_ns(); }
+
+  Code validate(const engine::Queue& q, const EnqueueRequest& r) const;
+  std::uint32_t enqueue_some(engine::Queue& q, engine::QueueShard& qs,
+                             std::span<const EnqueueRequest> requests, std::span<JobId> ids);
+  std::uint32_t reserve_some(engine::Queue& q, engine::QueueShard& qs, std::span<ReservedJob> out,
+                             std::uint64_t lease_ms);
+  void lease_locked(engine::Shard& shard, engine::Queue& q, engine::SlotRef ref,
+                    std::uint64_t lease_ms, std::uint64_t now, ReservedJob& out)
+      HOTQ_REQUIRES(shard.mu);
+  Code settle_one(engine::Queue& q, engine::QueueShard& qs, const Lease& lease,
+                  const SettleArgs& args, std::uint64_t now,
+                  std::vector<engine::SlotRef>& freed);
+  // Sends a record to the dead set (caller holds its shard's lock).
+  void to_dead_locked(engine::Shard& shard, engine::Queue& q, engine::QueueShard& qs,
+                      engine::Record& r, engine::SlotRef ref, DeadReason reason,
+                      std::string_view error, std::uint64_t now) HOTQ_REQUIRES(shard.mu);
+  void make_ready(engine::Queue& q, engine::Record& r, engine::SlotRef ref);
+  void schedule_locked(engine::Shard& shard, engine::Queue& q, engine::Record& r,
+                       engine::TimerKind kind, std::uint64_t deadline_ns) HOTQ_REQUIRES(shard.mu);
+  void publish_next_due(engine::Shard& shard) HOTQ_REQUIRES(shard.mu);
+  std::uint64_t poll_timers(std::uint64_t now, std::uint64_t fire_max);
+  std::uint64_t backoff_ms(engine::Shard& shard, const Backoff& b, std::uint32_t attempt)
+      HOTQ_REQUIRES(shard.mu);
+  void free_records(engine::Queue& q, std::span<const engine::SlotRef> refs);
+  std::uint64_t earliest_due() const;
+  engine::Record& record(engine::SlotRef ref) const {
+    return shards_[engine::slot_shard(ref)]->slab.at(engine::slot_index(ref));
+  }
+  engine::Queue& queue_at(std::uint32_t index) const {
+    return *queues_[index].load(std::memory_order_acquire);
+  }
+
+  const Clock* clock_;
+  const std::uint32_t shard_count_;
+  std::vector<std::unique_ptr<engine::Shard>> shards_;
+  std::atomic<bool> closed_{false};
+
+  engine::Mutex table_mu_;
+  std::unordered_map<std::string, std::uint32_t> names_ HOTQ_GUARDED_BY(table_mu_);
+  // Queue objects by index; each is made once and lives until the engine dies.
+  // acquire/release: a thread that sees the pointer sees the constructed queue.
+  std::unique_ptr<std::atomic<engine::Queue*>[]> queues_;
+};
+
+}  // namespace hotq
+
+#endif  // HOTQ_ENGINE_ENGINE_IMPL_H_

@@ -1,0 +1,93 @@
+#include "engine/job_table.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace hotq::engine {
+
+detail::PayloadBuf* payload_new(std::string_view bytes) {
+  void* mem = std::malloc(sizeof(detail::PayloadBuf) + bytes.size());
+  if (mem == nullptr) throw std::bad_alloc();
+  auto* buf = new (mem) detail::PayloadBuf;
+  // relaxed: the buffer is published to other threads only through the
+  // record, by a release operation (ring push or unlock) after this store.
+  buf->refs.store(1, std::memory_order_relaxed);
+  buf->size = static_cast<std::uint32_t>(bytes.size());
+  if (!bytes.empty()) std::memcpy(buf->bytes(), bytes.data(), bytes.size());
+  return buf;
+}
+
+Slab::~Slab() {
+  for (auto& c : chunks_) {
+    Record* chunk = c.load(std::memory_order_relaxed);  // relaxed: no other thread is left
+    if (chunk == nullptr) continue;
+    for (std::uint32_t i = 0; i < chunk_records; ++i) chunk[i].~Record();
+    ::operator delete(chunk, std::align_val_t(64));
+  }
+}
+
+std::size_t Slab::bytes_allocated() const {
+  std::size_t chunks = (high_water() + chunk_records - 1) / chunk_records;
+  return chunks * chunk_records * sizeof(Record);
+}
+
+std::uint32_t Slab::alloc(SlotRef* out, std::uint32_t n) {
+  std::uint32_t got = 0;
+  // Free stack first: reused records are warm in cache.
+  std::uint64_t head = free_head_.load(std::memory_order_acquire);
+  while (got < n) {
+    // acquire (load and CAS failure): the popped record's link, written
+    // by the thread that pushed it, must be visible before we follow it.
+    std::uint32_t top = static_cast<std::uint32_t>(head);
+    if (top == 0) break;
+    std::uint32_t index = top - 1;
+    // relaxed: a racing pop may have taken this record already; then the
+    // value read is garbage but the tag makes the CAS below fail.
+    std::uint32_t next = at(index).link.load(std::memory_order_relaxed);
+    std::uint64_t tag = (head >> 32) + 1;
+    std::uint64_t desired = (tag << 32) | next;
+    if (free_head_.compare_exchange_weak(head, desired, std::memory_order_acquire,
+                                         std::memory_order_acquire)) {
+      out[got++] = make_slot_ref(shard_, index);
+      head = desired;
+    }
+  }
+  if (got == n) return got;
+
+  // Never-used slots, allocating chunks as needed.
+  MutexLock lock(grow_mu_);
+  std::uint32_t hw = high_water_.load(std::memory_order_relaxed);  // relaxed: written under grow_mu_
+  while (got < n && hw < shard_jobs_max) {
+    std::uint32_t chunk = hw >> chunk_bits;
+    if (chunks_[chunk].load(std::memory_order_relaxed) == nullptr) {
+      auto* mem = static_cast<Record*>(
+          ::operator new(sizeof(Record) * chunk_records, std::align_val_t(64)));
+      for (std::uint32_t i = 0; i < chunk_records; ++i) new (&mem[i]) Record();
+      chunks_[chunk].store(mem, std::memory_order_release);  // release: see at()
+    }
+    out[got++] = make_slot_ref(shard_, hw++);
+  }
+  // release: a scanner that reads high_water then at(i) sees the chunk.
+  high_water_.store(hw, std::memory_order_release);
+  return got;
+}
+
+void Slab::free_one(SlotRef ref) {
+  HOTQ_DCHECK(slot_shard(ref) == shard_);
+  std::uint32_t index = slot_index(ref);
+  Record& r = at(index);
+  HOTQ_DCHECK(r.state.load(std::memory_order_relaxed) == RecordState::free);
+  std::uint64_t head = free_head_.load(std::memory_order_relaxed);
+  std::uint64_t desired;
+  do {
+    // relaxed: published by the release CAS below.
+    r.link.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
+    desired = (head & 0xffffffff00000000ull) | (index + 1);
+    // release: the record's reset fields and link are visible to the
+    // thread that pops it (acquire in alloc).
+  } while (!free_head_.compare_exchange_weak(head, desired, std::memory_order_release,
+                                              std::memory_order_relaxed));
+}
+
+}  // namespace hotq::engine

@@ -1,0 +1,175 @@
+// hotq/engine.h — the job-queue engine. Start here.
+//
+//   std::unique_ptr<hotq::Engine> engine;
+//   hotq::Status s = hotq::Engine::open({}, &engine);
+//   hotq::QueueId q = engine->create_queue("emails").value();
+//   engine->enqueue(q, {.payload = "hello"});
+//   auto job = engine->reserve(q);            // Code::empty when none is ready
+//   if (job.ok()) engine->ack(q, job->lease());
+//
+// The job state machine (delayed, ready, leased, dead; completed and cancelled
+// jobs are gone) is drawn in <hotq/job.h> and docs/architecture.md.
+//
+// Delivery is at-least-once. A lease expires after its duration unless
+// extended; the job is then handed out again (or dead-lettered when its
+// attempts are used up), and the old holder's token is refused with
+// Code::stale_lease by ack, nack, fail and extend.
+//
+// Thread safety: every member function may be called from any thread at once,
+// except the destructor: destroy an engine only when no other thread uses it
+// (call close() first to wake blocked callers, then join them).
+//
+// Time: delays, lease deadlines and backoff are fired by hierarchical timing
+// wheels. Due timers are fired by any engine call that needs them (reserve,
+// stats) and by run_timers(); an embedder that reserves rarely but wants
+// expiries noticed promptly calls run_timers() from its own tick.
+#ifndef HOTQ_ENGINE_H_
+#define HOTQ_ENGINE_H_
+
+#include <hotq/export.h>
+#include <hotq/job.h>
+#include <hotq/options.h>
+#include <hotq/status.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hotq {
+
+// The outcome of a batch call: how many items succeeded (always a prefix of
+// the request, in order) and why it stopped, if it stopped early.
+struct BatchResult {
+  Code code = Code::ok;     // ok when all succeeded
+  std::uint32_t count = 0;  // items done, from the start of the batch
+};
+
+struct QueueInfo {
+  QueueId id = 0;
+  std::string name;
+  QueueOptions options;
+};
+
+// Jobs of one queue by state, and what happened to them so far.
+struct QueueCounts {
+  std::uint64_t delayed = 0;
+  std::uint64_t ready = 0;
+  std::uint64_t leased = 0;
+  std::uint64_t dead = 0;
+  // Cumulative since open.
+  std::uint64_t enqueued = 0;
+  std::uint64_t completed = 0;      // acked
+  std::uint64_t retried = 0;        // nacked with attempts left
+  std::uint64_t failed = 0;         // fail()
+  std::uint64_t expired = 0;        // leases that ran out (worker died or stalled)
+  std::uint64_t dead_lettered = 0;  // entered the dead-letter set, for any reason
+  std::uint64_t redriven = 0;
+  std::uint64_t rejected_full = 0;  // enqueues refused with Code::full
+};
+
+class HOTQ_API Engine {
+ public:
+  // Opens an in-memory engine. Fails with invalid_argument naming the option.
+  static Status open(const EngineOptions& options, std::unique_ptr<Engine>* engine);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Wakes every blocked call and refuses every later one with Code::closed.
+  void close();
+
+  // ---------------------------------------------------------------- queues
+  // already_exists, invalid_argument (bad name or option), limit_exceeded
+  // (queues_max), closed.
+  Result<QueueId> create_queue(std::string_view name, const QueueOptions& options = {});
+  // no_such_queue.
+  Result<QueueId> find_queue(std::string_view name) const;
+  std::vector<QueueInfo> list_queues() const;
+  // Deletes the queue and every job in it. Blocked callers on it get
+  // no_such_queue. Cost: a scan of the engine's job table.
+  Code drop_queue(QueueId queue);
+
+  // ---------------------------------------------------------------- enqueue
+  // The job's id, or: full (at once), too_large, invalid_argument (priority,
+  // delay or override out of range), no_such_queue, closed.
+  Result<JobId> enqueue(QueueId queue, const EnqueueRequest& request);
+  // Like enqueue, but waits up to timeout_ms (engine clock) for room:
+  // timed_out instead of full.
+  Result<JobId> enqueue_wait(QueueId queue, const EnqueueRequest& request,
+                             std::uint64_t timeout_ms);
+  // Enqueues requests in order; ids[i] receives the id of requests[i].
+  // Every request is validated first: one invalid request refuses the whole
+  // batch (count 0). Otherwise a prefix is enqueued; code is full when room
+  // ran out. At most batch_jobs_max requests; ids.size() >= requests.size().
+  BatchResult enqueue_batch(QueueId queue, std::span<const EnqueueRequest> requests,
+                            std::span<JobId> ids);
+
+  // ---------------------------------------------------------------- reserve
+  // Leases the most urgent ready job for lease_ms (0: the job's own lease or
+  // the queue's lease_ms_default): empty when none is ready.
+  Result<ReservedJob> reserve(QueueId queue, std::uint64_t lease_ms = 0);
+  // Waits up to timeout_ms for a job: timed_out. Parks without spinning.
+  Result<ReservedJob> reserve_wait(QueueId queue, std::uint64_t timeout_ms,
+                                   std::uint64_t lease_ms = 0);
+  // Leases up to out.size() (<= batch_jobs_max) jobs, most urgent first.
+  // count 0 with code empty when none is ready.
+  BatchResult reserve_batch(QueueId queue, std::span<ReservedJob> out, std::uint64_t lease_ms = 0);
+  // Waits up to timeout_ms for at least one job.
+  BatchResult reserve_batch_wait(QueueId queue, std::span<ReservedJob> out,
+                                 std::uint64_t timeout_ms, std::uint64_t lease_ms = 0);
+
+  // ---------------------------------------------------------------- settle
+  // Each returns ok, stale_lease (the lease expired, was redelivered or
+  // settled: nothing changes), invalid_argument, no_such_queue or closed.
+  // Completes the job: it is gone.
+  Code ack(QueueId queue, Lease lease);
+  // Acks each lease; results[i] receives the code for leases[i]. Returns the
+  // number acked. results.size() >= leases.size(); at most batch_jobs_max.
+  std::uint32_t ack_batch(QueueId queue, std::span<const Lease> leases, std::span<Code> results);
+  // Retries the job after delay_ms, or after the queue's backoff when
+  // delay_ms is empty; dead-letters it (attempts_nacked) when this was its
+  // last attempt. error is kept as the job's last error if it dies.
+  Code nack(QueueId queue, Lease lease, std::optional<std::uint64_t> delay_ms = std::nullopt,
+            std::string_view error = {});
+  // Dead-letters the job at once (reason failed), whatever attempts remain.
+  Code fail(QueueId queue, Lease lease, std::string_view error);
+  // Moves the lease deadline to now + lease_ms (heartbeat).
+  Code extend(QueueId queue, Lease lease, std::uint64_t lease_ms);
+
+  // ---------------------------------------------------------------- dead letters
+  // Up to limit dead letters with id > after_id, in id order. Pass the last
+  // id seen as after_id to continue.
+  Result<std::vector<DeadLetter>> list_dead(QueueId queue, JobId after_id = 0,
+                                            std::size_t limit = 100) const;
+  // Makes dead jobs ready again with their attempts reset; oldest id first,
+  // at most max_jobs. Returns the number redriven.
+  Result<std::uint64_t> redrive(QueueId queue, std::uint64_t max_jobs = UINT64_MAX);
+  // Redrives the named dead jobs; ids not in the dead set are skipped.
+  Result<std::uint64_t> redrive_ids(QueueId queue, std::span<const JobId> ids);
+  // Deletes the named dead jobs (they are gone); returns how many.
+  Result<std::uint64_t> delete_dead(QueueId queue, std::span<const JobId> ids);
+  // Deletes every dead job of the queue; returns how many.
+  Result<std::uint64_t> purge_dead(QueueId queue);
+
+  // ---------------------------------------------------------------- time, counts
+  // Fires every due timer (delays, lease expiries, backoff) on every shard.
+  // Returns the number fired.
+  std::uint64_t run_timers();
+  // Counts of the queue's jobs by state and its cumulative counters. Fires due
+  // timers first, so the counts are current.
+  Result<QueueCounts> counts(QueueId queue);
+
+  class Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hotq
+
+#endif  // HOTQ_ENGINE_H_

@@ -1,0 +1,100 @@
+// hotq/options.h — named limits and the options of engines and queues.
+//
+// Every limit hotq enforces is named here, with its unit last. A request that
+// would break one is refused with a named Code and changes nothing.
+#ifndef HOTQ_OPTIONS_H_
+#define HOTQ_OPTIONS_H_
+
+#include <cstdint>
+
+namespace hotq {
+
+class Clock;
+
+// ---------------------------------------------------------------- limits
+// Priority levels a queue may have; priority 0 is the most urgent.
+inline constexpr std::uint32_t priority_levels_max = 8;
+// Hard ceiling for a queue's payload_bytes_max.
+inline constexpr std::uint32_t payload_bytes_limit = 64u << 20;
+// Default payload_bytes_max of a queue.
+inline constexpr std::uint32_t payload_bytes_max_default = 1u << 20;
+// Queue names: 1..queue_name_bytes_max bytes of [A-Za-z0-9._:-].
+inline constexpr std::uint32_t queue_name_bytes_max = 128;
+// Queues that may exist in one engine at once.
+inline constexpr std::uint32_t queues_max = 4096;
+// Ceiling for a queue's capacity_jobs_max (jobs in any state, dead included).
+inline constexpr std::uint64_t capacity_jobs_limit = 1ull << 26;
+// Jobs one batch call may carry (enqueue_batch, reserve_batch, ack_batch).
+inline constexpr std::uint32_t batch_jobs_max = 1024;
+// Longest delay (enqueue, nack, backoff) and longest lease.
+inline constexpr std::uint64_t delay_ms_max = 366ull * 24 * 3600 * 1000;
+inline constexpr std::uint64_t lease_ms_max = 7ull * 24 * 3600 * 1000;
+// Ceiling for attempts_max (deliveries counted before dead-lettering).
+inline constexpr std::uint32_t attempts_limit = 65535;
+// Error text kept with a dead letter; longer text is cut at this length.
+inline constexpr std::uint32_t error_text_bytes_max = 1024;
+// Shards (each with its rings, slab and timing wheel) of one engine.
+inline constexpr std::uint32_t shards_max = 64;
+// Live job records one shard can hold (all queues together).
+inline constexpr std::uint32_t shard_jobs_max = 1u << 26;
+
+// ---------------------------------------------------------------- backoff
+// The wait before a nacked job is ready again (when nack names no delay).
+// For the n-th failed attempt (n >= 1):
+//   fixed:        base_ms
+//   exponential:  min(cap_ms, base_ms * 2^(n-1))
+// then jitter subtracts a uniformly random part of up to jitter_percent of it
+// (drawn from the engine's seeded generator, so tests are reproducible).
+struct Backoff {
+  enum class Kind : std::uint8_t { fixed, exponential };
+  Kind kind = Kind::exponential;
+  std::uint64_t base_ms = 1'000;
+  std::uint64_t cap_ms = 5 * 60'000;
+  std::uint32_t jitter_percent = 0;  // 0..100
+};
+
+// ---------------------------------------------------------------- queues
+struct QueueOptions {
+  // Back-pressure bound: jobs the queue holds in any state (delayed, ready,
+  // leased, dead). An enqueue beyond it returns Code::full. 1..capacity_jobs_limit.
+  // Memory: each shard has one ring per priority level sized for the whole
+  // capacity, so the queue reserves shards * priority_levels *
+  // bit_ceil(capacity_jobs_max) * 16 bytes of address space, resident only as
+  // the rings are used.
+  std::uint64_t capacity_jobs_max = 1u << 16;
+  // Priority levels 1..priority_levels_max; a job's priority is 0..levels-1,
+  // 0 the most urgent. A ready job of a more urgent level is always handed
+  // out before any job of a less urgent one.
+  std::uint32_t priority_levels = 3;
+  // Lease given by reserve when it names none. 1..lease_ms_max.
+  std::uint64_t lease_ms_default = 30'000;
+  // Deliveries before a job is dead-lettered (nack or expiry on the last one).
+  // 1..attempts_limit.
+  std::uint32_t attempts_max = 5;
+  Backoff backoff;
+  // Longest payload accepted; longer ones return Code::too_large.
+  // 0..payload_bytes_limit.
+  std::uint32_t payload_bytes_max = payload_bytes_max_default;
+  // Whether a lease that expires (the worker died or stalled) uses up an
+  // attempt like a nack does. With false, a job whose worker keeps dying is
+  // redelivered forever.
+  bool expiry_counts_as_attempt = true;
+};
+
+// ---------------------------------------------------------------- engines
+struct EngineOptions {
+  // The time source; nullptr means SystemClock::instance(). Not owned: it
+  // must outlive the engine.
+  const Clock* clock = nullptr;
+  // Shards (per-core rings, slabs, timing wheels). 0 means one per hardware
+  // thread. 1..shards_max.
+  std::uint32_t shards = 0;
+  // Timing-wheel tick: delays and leases fire at most this late, never early.
+  std::uint64_t timer_tick_ns = 1'000'000;
+  // Seed of the generator behind backoff jitter.
+  std::uint64_t seed = 0x9e3779b97f4a7c15ull;
+};
+
+}  // namespace hotq
+
+#endif  // HOTQ_OPTIONS_H_
