@@ -23,7 +23,6 @@ using engine::RecordState;
 using engine::Ring;
 using engine::Shard;
 using engine::SlotRef;
-using engine::TimerKind;
 
 namespace {
 
@@ -338,17 +337,16 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
     const EnqueueRequest& req = requests[i];
     Record& r = record(refs[i]);
     r.payload = engine::payload_new(req.payload);
-    r.id = ((seq + i) << 6) | home;
+    const JobId id = ((seq + i) << 6) | home;
+    r.id_or_link.store(id, std::memory_order_relaxed);  // relaxed: published with the record
     r.enqueued_ns = now;
-    r.queue_index = q.index;
+    r.queue_index = static_cast<std::uint16_t>(q.index);
     r.lease_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(req.lease_ms, UINT32_MAX));
     r.attempts = 0;
     r.attempts_max = static_cast<std::uint16_t>(req.attempts_max != 0 ? req.attempts_max
                                                                       : q.options.attempts_max);
     r.priority = req.priority;
-    r.timer_kind = TimerKind::none;
-    r.link.store(refs[i], std::memory_order_relaxed);  // relaxed: published with the record
-    ids[i] = r.id;
+    ids[i] = id;
     if (req.delay_ms != 0) {
       ++delayed;
     } else {
@@ -361,8 +359,7 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
       if (requests[i].delay_ms == 0) continue;
       Record& r = record(refs[i]);
       r.state.store(RecordState::delayed, std::memory_order_relaxed);  // relaxed: under mu
-      schedule_locked(shard, q, r, TimerKind::delay,
-                      saturating_add(now, ms_to_ns(requests[i].delay_ms)));
+      schedule_locked(shard, q, r, saturating_add(now, ms_to_ns(requests[i].delay_ms)));
     }
     qs.add(engine::g_delayed, delayed);
   }
@@ -437,10 +434,10 @@ void Engine::Impl::lease_locked(Shard& shard, Queue& q, SlotRef ref, std::uint64
                                  : r.lease_ms != 0 ? ms_to_ns(r.lease_ms)
                                                    : q.lease_ns_default;
   const std::uint64_t deadline = saturating_add(now, lease_ns);
-  schedule_locked(shard, q, r, TimerKind::lease, deadline);
+  schedule_locked(shard, q, r, deadline);
   // relaxed: a new reference made from the record's, which keeps it alive.
   r.payload->refs.fetch_add(1, std::memory_order_relaxed);
-  out.id = r.id;
+  out.id = r.id();
   out.token = (static_cast<std::uint64_t>(r.nonce) << 32) | ref;
   out.attempt = r.attempts;
   out.priority = r.priority;
@@ -556,17 +553,16 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
   Record& r = record(ref);
   // Only a leased record's other fields are read: see job_table.h.
   if (r.state.load(std::memory_order_acquire) != RecordState::leased || r.nonce != nonce ||
-      r.id != lease.job || r.queue_index != q.index) {
+      r.id() != lease.job || r.queue_index != q.index) {
     return Code::stale_lease;
   }
   shard.wheel.cancel(&r.timer);
   switch (args.how) {
     case Settle::extend:
-      schedule_locked(shard, q, r, TimerKind::lease, saturating_add(now, ms_to_ns(args.delay_ms)));
+      schedule_locked(shard, q, r, saturating_add(now, ms_to_ns(args.delay_ms)));
       break;
     case Settle::ack:
       r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
-      r.timer_kind = TimerKind::none;
       qs.add(engine::c_completed, 1);
       qs.add(engine::g_leased, -1);
       freed.push_back(ref);
@@ -589,7 +585,7 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
         make_ready(q, r, ref);
       } else {
         r.state.store(RecordState::delayed, std::memory_order_relaxed);  // relaxed: under mu
-        schedule_locked(shard, q, r, TimerKind::delay, saturating_add(now, ms_to_ns(delay_ms)));
+        schedule_locked(shard, q, r, saturating_add(now, ms_to_ns(delay_ms)));
         qs.add(engine::g_delayed, 1);
       }
       break;
@@ -603,7 +599,6 @@ void Engine::Impl::to_dead_locked(Shard& shard, Queue& q, QueueShard& qs, Record
                                   DeadReason reason, std::string_view error, std::uint64_t now) {
   (void)shard;
   r.state.store(RecordState::dead, std::memory_order_relaxed);  // relaxed: under mu
-  r.timer_kind = TimerKind::none;
   engine::DeadEntry entry;
   entry.slot = ref;
   entry.reason = reason;
@@ -611,14 +606,13 @@ void Engine::Impl::to_dead_locked(Shard& shard, Queue& q, QueueShard& qs, Record
   entry.error = std::string(error.substr(0, error_text_bytes_max));
   {
     MutexLock lock(q.dead_mu);  // lock order: shard, then dead_mu
-    q.dead.emplace(r.id, std::move(entry));
+    q.dead.emplace(r.id(), std::move(entry));
   }
   qs.add(engine::c_dead_lettered, 1);
   qs.add(engine::g_dead, 1);
 }
 
 void Engine::Impl::make_ready(Queue& q, Record& r, SlotRef ref) {
-  r.timer_kind = TimerKind::none;
   // release: the consumer that pops the handle sees the record (see enqueue).
   r.state.store(RecordState::ready, std::memory_order_release);
   const Handle h = ref;
@@ -641,9 +635,7 @@ void Engine::Impl::free_records(Queue& q, std::span<const SlotRef> refs) {
 
 // ------------------------------------------------------------------ timers
 
-void Engine::Impl::schedule_locked(Shard& shard, Queue& q, Record& r, TimerKind kind,
-                                   std::uint64_t deadline_ns) {
-  r.timer_kind = kind;
+void Engine::Impl::schedule_locked(Shard& shard, Queue& q, Record& r, std::uint64_t deadline_ns) {
   shard.wheel.schedule(&r.timer, deadline_ns);
   const std::uint64_t next = shard.wheel.next_deadline_ns();
   if (next < shard.next_due_ns.load(std::memory_order_relaxed)) {
@@ -678,15 +670,17 @@ std::uint64_t Engine::Impl::poll_timers(std::uint64_t now, std::uint64_t fire_ma
         now,
         [&](engine::TimerNode* node) HOTQ_NO_TSA {
           Record& r = *engine::record_of(node);
-          const auto ref = static_cast<SlotRef>(r.link.load(std::memory_order_relaxed));
+          const SlotRef ref = shard.slab.ref_of(r);
           Queue& q = queue_at(r.queue_index);
           QueueShard& qs = q.shards[s];
-          if (r.timer_kind == TimerKind::delay) {
+          // The state says what the timer meant (job_table.h). relaxed: under mu.
+          const RecordState st = r.state.load(std::memory_order_relaxed);
+          if (st == RecordState::delayed) {
             qs.add(engine::g_delayed, -1);
             make_ready(q, r, ref);
             return;
           }
-          HOTQ_DCHECK(r.timer_kind == TimerKind::lease);
+          HOTQ_DCHECK(st == RecordState::leased);
           qs.add(engine::c_expired, 1);
           qs.add(engine::g_leased, -1);
           if (!q.options.expiry_counts_as_attempt) {

@@ -186,7 +186,7 @@ class Engine::Impl {
                       std::string_view error, std::uint64_t now) HOTQ_REQUIRES(shard.mu);
   void make_ready(engine::Queue& q, engine::Record& r, engine::SlotRef ref);
   void schedule_locked(engine::Shard& shard, engine::Queue& q, engine::Record& r,
-                       engine::TimerKind kind, std::uint64_t deadline_ns) HOTQ_REQUIRES(shard.mu);
+                       std::uint64_t deadline_ns) HOTQ_REQUIRES(shard.mu);
   void publish_next_due(engine::Shard& shard) HOTQ_REQUIRES(shard.mu);
   std::uint64_t poll_timers(std::uint64_t now, std::uint64_t fire_max);
   std::uint64_t backoff_ms(engine::Shard& shard, const Backoff& b, std::uint32_t attempt)

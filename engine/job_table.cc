@@ -1,5 +1,7 @@
 #include "engine/job_table.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -18,33 +20,42 @@ detail::PayloadBuf* payload_new(std::string_view bytes) {
   return buf;
 }
 
-Slab::~Slab() {
-  for (auto& c : chunks_) {
-    Record* chunk = c.load(std::memory_order_relaxed);  // relaxed: no other thread is left
-    if (chunk == nullptr) continue;
-    for (std::uint32_t i = 0; i < chunk_records; ++i) chunk[i].~Record();
-    ::operator delete(chunk, std::align_val_t(64));
-  }
-}
+namespace {
+constexpr std::size_t slab_bytes = std::size_t{shard_jobs_max} * sizeof(Record);
 
-std::size_t Slab::bytes_allocated() const {
-  std::size_t chunks = (high_water() + chunk_records - 1) / chunk_records;
-  return chunks * chunk_records * sizeof(Record);
+Record* reserve_slab() {
+  void* mem = ::mmap(nullptr, slab_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) throw std::bad_alloc();
+  return static_cast<Record*>(mem);
+}
+}  // namespace
+
+Slab::Slab(std::uint32_t shard) : shard_(shard), base_(reserve_slab()) {}
+
+Slab::~Slab() {
+  std::uint32_t constructed = 0;
+  {
+    MutexLock lock(grow_mu_);
+    constructed = constructed_;
+  }
+  for (std::uint32_t i = 0; i < constructed; ++i) base_[i].~Record();
+  ::munmap(base_, slab_bytes);
 }
 
 std::uint32_t Slab::alloc(SlotRef* out, std::uint32_t n) {
   std::uint32_t got = 0;
   // Free stack first: reused records are warm in cache.
+  // acquire (load and CAS failure): the popped record's link, written by the
+  // thread that pushed it, must be visible before we follow it.
   std::uint64_t head = free_head_.load(std::memory_order_acquire);
   while (got < n) {
-    // acquire (load and CAS failure): the popped record's link, written
-    // by the thread that pushed it, must be visible before we follow it.
     std::uint32_t top = static_cast<std::uint32_t>(head);
     if (top == 0) break;
     std::uint32_t index = top - 1;
     // relaxed: a racing pop may have taken this record already; then the
     // value read is garbage but the tag makes the CAS below fail.
-    std::uint32_t next = at(index).link.load(std::memory_order_relaxed);
+    auto next = static_cast<std::uint32_t>(base_[index].id_or_link.load(std::memory_order_relaxed));
     std::uint64_t tag = (head >> 32) + 1;
     std::uint64_t desired = (tag << 32) | next;
     if (free_head_.compare_exchange_weak(head, desired, std::memory_order_acquire,
@@ -55,20 +66,18 @@ std::uint32_t Slab::alloc(SlotRef* out, std::uint32_t n) {
   }
   if (got == n) return got;
 
-  // Never-used slots, allocating chunks as needed.
+  // Never-used slots, constructing records a chunk at a time.
   MutexLock lock(grow_mu_);
   std::uint32_t hw = high_water_.load(std::memory_order_relaxed);  // relaxed: written under grow_mu_
   while (got < n && hw < shard_jobs_max) {
-    std::uint32_t chunk = hw >> chunk_bits;
-    if (chunks_[chunk].load(std::memory_order_relaxed) == nullptr) {
-      auto* mem = static_cast<Record*>(
-          ::operator new(sizeof(Record) * chunk_records, std::align_val_t(64)));
-      for (std::uint32_t i = 0; i < chunk_records; ++i) new (&mem[i]) Record();
-      chunks_[chunk].store(mem, std::memory_order_release);  // release: see at()
+    if (hw == constructed_) {
+      for (std::uint32_t i = 0; i < chunk_records; ++i) new (&base_[constructed_ + i]) Record();
+      constructed_ += chunk_records;
     }
     out[got++] = make_slot_ref(shard_, hw++);
   }
-  // release: a scanner that reads high_water then at(i) sees the chunk.
+  // release: a scanner that reads high_water and then a record below it sees
+  // the record constructed.
   high_water_.store(hw, std::memory_order_release);
   return got;
 }
@@ -82,10 +91,10 @@ void Slab::free_one(SlotRef ref) {
   std::uint64_t desired;
   do {
     // relaxed: published by the release CAS below.
-    r.link.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
+    r.id_or_link.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
     desired = (head & 0xffffffff00000000ull) | (index + 1);
-    // release: the record's reset fields and link are visible to the
-    // thread that pops it (acquire in alloc).
+    // release: the record's reset fields and link are visible to the thread
+    // that pops it (acquire in alloc).
   } while (!free_head_.compare_exchange_weak(head, desired, std::memory_order_release,
                                               std::memory_order_relaxed));
 }

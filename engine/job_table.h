@@ -1,8 +1,8 @@
 // engine/job_table.h — job records and the per-shard slab that holds them.
 //
 // A job lives in one fixed-size Record from enqueue until it is completed,
-// cancelled or deleted. Records sit in chunks that are allocated on demand and
-// never move or shrink while the engine lives, so a pointer to a record (and
+// cancelled or deleted. Records sit in one address-space reservation per
+// shard, constructed on demand, and never move while the engine lives, so a pointer to a record (and
 // an index naming it) stays valid for the engine's life; what it describes
 // changes as the slot is reused. A record is named by a 32-bit SlotRef:
 //
@@ -10,7 +10,7 @@
 //   bits 25..0   index in the shard's slab (0..shard_jobs_max-1)
 //
 // Free slots form a lock-free LIFO (a Treiber stack) threaded through the
-// records' `link` field, whose head carries a 32-bit tag against ABA.
+// records' `id_or_link` field, whose head carries a 32-bit tag against ABA.
 //
 // Ownership and synchronisation of a record's fields (see engine.cc):
 //   * a thread that pops a slot from the free stack owns the record alone
@@ -54,10 +54,8 @@ inline SlotRef make_slot_ref(std::uint32_t shard, std::uint32_t index) {
 inline std::uint32_t slot_shard(SlotRef ref) { return ref >> slot_index_bits; }
 inline std::uint32_t slot_index(SlotRef ref) { return ref & slot_index_mask; }
 
-// What the record's timer means when it fires.
-enum class TimerKind : std::uint8_t { none = 0, delay = 1, lease = 2 };
-
-// Record states. `free` is the slab's; the others are JobState's.
+// Record states. `free` is the slab's; the others are JobState's. A delayed
+// record's timer is its delay (or backoff); a leased record's, its lease.
 enum class RecordState : std::uint8_t {
   free = 0,
   delayed = static_cast<std::uint8_t>(JobState::delayed),
@@ -66,43 +64,50 @@ enum class RecordState : std::uint8_t {
   dead = static_cast<std::uint8_t>(JobState::dead),
 };
 
-struct Record {
-  TimerNode timer;                       // delay, backoff or lease deadline
-  detail::PayloadBuf* payload = nullptr; // one counted reference
-  JobId id = 0;
+// One job: 64 bytes, one cache line. Every byte counts against the limit of
+// 96 bytes per job beyond the payload (docs/performance.md): record 64,
+// payload header and malloc overhead 16, ring slot 16.
+struct alignas(64) Record {
+  TimerNode timer;                        // delay, backoff or lease deadline
+  detail::PayloadBuf* payload = nullptr;  // one counted reference
+  // While in use: the job id. While free: the free-stack link (index + 1 of
+  // the next free record, 0 at the end). Atomic because a racing pop may
+  // read the link of a record that another thread has just taken and is
+  // writing an id into; such a pop's CAS then fails (job_table.cc).
+  std::atomic<JobId> id_or_link{0};
   std::uint64_t enqueued_ns = 0;
-  std::uint32_t nonce = 0;               // delivery counter of this slot: the lease token
-  std::uint32_t queue_index = 0;         // index in the engine's queue table
-  std::uint32_t lease_ms = 0;            // per-job lease override; 0: none
-  std::uint16_t attempts = 0;            // counted attempts so far
+  std::uint32_t nonce = 0;                // delivery counter of this slot: the lease token
+  std::uint32_t lease_ms = 0;             // per-job lease override; 0: none
+  std::uint16_t queue_index = 0;          // index in the engine's queue table
+  std::uint16_t attempts = 0;             // counted attempts so far
   std::uint16_t attempts_max = 0;
   std::uint8_t priority = 0;
-  TimerKind timer_kind = TimerKind::none;
   std::atomic<RecordState> state{RecordState::free};
-  // While free: the free-stack link (index + 1 of the next free record, 0 at
-  // the end). While in use: the record's own SlotRef, so that a timer that
-  // fires knows which handle to put in a ring.
-  std::atomic<std::uint32_t> link{0};
+
+  JobId id() const { return id_or_link.load(std::memory_order_relaxed); }  // see above
 };
 static_assert(std::is_standard_layout_v<Record>, "TimerNode* -> Record* needs a standard layout");
 static_assert(offsetof(Record, timer) == 0);
-static_assert(sizeof(Record) == 72, "a job record must stay small: see docs/performance.md");
+static_assert(sizeof(Record) == 64, "a job record is one cache line: see docs/performance.md");
 static_assert(std::atomic<RecordState>::is_always_lock_free);
+static_assert(std::atomic<JobId>::is_always_lock_free);
+static_assert(queues_max <= UINT16_MAX + 1, "queue_index is 16 bits");
+static_assert(attempts_limit <= UINT16_MAX, "attempts are 16 bits");
 
 inline Record* record_of(TimerNode* node) { return reinterpret_cast<Record*>(node); }
 
 // Allocates payload bytes with one reference (held by the record).
 detail::PayloadBuf* payload_new(std::string_view bytes);
 
-// The records of one shard. Chunks of chunk_records are allocated on demand,
-// up to shard_jobs_max records.
+// The records of one shard, in one reservation of address space for
+// shard_jobs_max records (mmap'd with MAP_NORESERVE: untouched pages cost
+// nothing). Records are constructed chunk by chunk as the shard first needs
+// them and never move, so a record's index is its distance from the base.
 class Slab {
  public:
-  static constexpr std::uint32_t chunk_bits = 16;
-  static constexpr std::uint32_t chunk_records = 1u << chunk_bits;
-  static constexpr std::uint32_t chunks_max = shard_jobs_max / chunk_records;
+  static constexpr std::uint32_t chunk_records = 1u << 16;
 
-  explicit Slab(std::uint32_t shard) : shard_(shard) {}
+  explicit Slab(std::uint32_t shard);
   ~Slab();
   Slab(const Slab&) = delete;
   Slab& operator=(const Slab&) = delete;
@@ -110,31 +115,30 @@ class Slab {
   // Pops up to n free slots into out; returns how many (fewer only when the
   // shard holds shard_jobs_max records).
   std::uint32_t alloc(SlotRef* out, std::uint32_t n);
-  // Returns a slot whose record the caller owns and has reset to free.
+  // Returns a slot whose record the caller owns and has set to free.
   void free_one(SlotRef ref);
 
   Record& at(std::uint32_t index) const {
-    Record* chunk = chunks_[index >> chunk_bits].load(std::memory_order_acquire);
-    // acquire: pairs with the release store that published the chunk.
-    HOTQ_DCHECK(chunk != nullptr);
-    return chunk[index & (chunk_records - 1)];
+    HOTQ_DCHECK(index < high_water());
+    return base_[index];
   }
-  // Slots ever handed out: every index below it names an allocated record.
+  SlotRef ref_of(const Record& r) const {
+    return make_slot_ref(shard_, static_cast<std::uint32_t>(&r - base_));
+  }
+  // Slots ever handed out: every index below it names a constructed record.
   std::uint32_t high_water() const { return high_water_.load(std::memory_order_acquire); }
   std::uint32_t shard() const { return shard_; }
-  // Bytes the slab holds (chunks allocated), for memory accounting.
-  std::size_t bytes_allocated() const;
 
  private:
-  bool grow(std::uint32_t need_index);
-
   const std::uint32_t shard_;
+  Record* const base_;
   // Head of the free stack: (tag << 32) | (index + 1); 0 in the low half
   // means empty. The tag changes on every pop so a stale CAS fails (ABA).
   alignas(64) std::atomic<std::uint64_t> free_head_{0};
-  alignas(64) std::atomic<std::uint32_t> high_water_{0};  // written under grow_mu_
+  // Written under grow_mu_; read without it (acquire) by scans and checks.
+  alignas(64) std::atomic<std::uint32_t> high_water_{0};
   Mutex grow_mu_;
-  std::atomic<Record*> chunks_[chunks_max] = {};
+  std::uint32_t constructed_ HOTQ_GUARDED_BY(grow_mu_) = 0;
 };
 
 }  // namespace hotq::engine
