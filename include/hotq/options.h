@@ -38,6 +38,15 @@ inline constexpr std::uint32_t shards_max = 64;
 // Live job records one shard can hold (all queues together).
 inline constexpr std::uint32_t shard_jobs_max = 1u << 26;
 
+// Dedup keys: 1..dedup_key_bytes_max bytes, any values.
+inline constexpr std::uint32_t dedup_key_bytes_max = 256;
+// Longest dedup window a queue may have.
+inline constexpr std::uint64_t dedup_window_ms_max = 7ull * 24 * 3600 * 1000;
+// Default dedup window (SQS's is a fixed 5 minutes; here it is per queue).
+inline constexpr std::uint64_t dedup_window_ms_default = 5 * 60'000;
+// Ceiling for a queue's dedup_keys_max (keys remembered at once).
+inline constexpr std::uint64_t dedup_keys_limit = 1ull << 26;
+
 // ---------------------------------------------------------------- backoff
 // The wait before a nacked job is ready again (when nack names no delay).
 // For the n-th failed attempt (n >= 1):
