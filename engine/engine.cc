@@ -76,7 +76,13 @@ bool valid_queue_options(const QueueOptions& o) {
          o.lease_ms_default >= 1 && o.lease_ms_default <= lease_ms_max &&
          o.attempts_max >= 1 && o.attempts_max <= attempts_limit &&
          o.payload_bytes_max <= payload_bytes_limit && o.backoff.base_ms <= delay_ms_max &&
-         o.backoff.cap_ms <= delay_ms_max && o.backoff.jitter_percent <= 100;
+         o.backoff.cap_ms <= delay_ms_max && o.backoff.jitter_percent <= 100 &&
+         (o.ordering == Ordering::sharded || o.ordering == Ordering::fifo) &&
+         o.leased_max <= capacity_jobs_limit &&
+         (o.rate_limit.tokens_per_interval == 0 ||
+          (o.rate_limit.interval_ms >= 1 && o.rate_limit.interval_ms <= delay_ms_max &&
+           o.rate_limit.tokens_per_interval <= rate_tokens_limit &&
+           o.rate_limit.burst_tokens <= rate_tokens_limit));
 }
 
 }  // namespace
@@ -204,14 +210,26 @@ Result<QueueId> Engine::Impl::create_queue(std::string_view name, const QueueOpt
   q->name = std::string(name);
   q->options = options;
   q->lease_ns_default = ms_to_ns(options.lease_ms_default);
+  q->limiter.reset();
+  if (options.rate_limit.tokens_per_interval != 0) {
+    const RateLimit& rl = options.rate_limit;
+    q->limiter = std::make_unique<engine::RateLimiter>(
+        rl.tokens_per_interval, ms_to_ns(rl.interval_ms),
+        rl.burst_tokens != 0 ? rl.burst_tokens : rl.tokens_per_interval);
+  }
+  // relaxed: published by the generation store below.
   q->jobs.store(0, std::memory_order_relaxed);
+  q->paused.store(false, std::memory_order_relaxed);
+  q->leased_now.store(0, std::memory_order_relaxed);
   std::uint64_t ring_capacity = std::max<std::uint64_t>(2, std::bit_ceil(options.capacity_jobs_max));
   for (std::uint32_t s = 0; s < shard_count_; ++s) {
     QueueShard& qs = q->shards[s];
     for (auto& c : qs.counters) c.store(0, std::memory_order_relaxed);
+    const bool has_rings = options.ordering == Ordering::sharded || s == 0;
     for (std::uint32_t level = 0; level < priority_levels_max; ++level) {
-      qs.rings[level] = level < options.priority_levels ? std::make_unique<Ring>(ring_capacity)
-                                                        : nullptr;
+      qs.rings[level] = has_rings && level < options.priority_levels
+                            ? std::make_unique<Ring>(ring_capacity)
+                            : nullptr;
     }
   }
   // seq_cst: the new generation (odd: live) publishes everything above to
@@ -277,13 +295,7 @@ Code Engine::Impl::drop_queue(QueueId id) {
     }
     publish_next_due(*shard);
   }
-  for (std::uint32_t s = 0; s < shard_count_; ++s) {
-    for (auto& ring : q.shards[s].rings) {
-      if (!ring) continue;
-      Handle h;
-      while (ring->try_pop(h)) refs.push_back(static_cast<SlotRef>(h));
-    }
-  }
+  (void)drain_rings(q, q.shards[0], refs);
   {
     MutexLock dead_lock(q.dead_mu);
     for (const auto& [job, entry] : q.dead) refs.push_back(entry.slot);
@@ -329,16 +341,12 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
   if (count == 0) return 0;
 
   const std::uint64_t now = now_ns();
-  // relaxed: ids only need to be unique; the shard's sequence is monotonic.
-  const std::uint64_t seq = shard.next_id_seq.fetch_add(count, std::memory_order_relaxed);
   std::uint32_t delayed = 0;
   std::uint32_t level_mask = 0;
   for (std::uint32_t i = 0; i < count; ++i) {
     const EnqueueRequest& req = requests[i];
     Record& r = record(refs[i]);
     r.payload = engine::payload_new(req.payload);
-    const JobId id = ((seq + i) << 6) | home;
-    r.id_or_link.store(id, std::memory_order_relaxed);  // relaxed: published with the record
     r.enqueued_ns = now;
     r.queue_index = static_cast<std::uint16_t>(q.index);
     r.lease_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(req.lease_ms, UINT32_MAX));
@@ -346,7 +354,7 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
     r.attempts_max = static_cast<std::uint16_t>(req.attempts_max != 0 ? req.attempts_max
                                                                       : q.options.attempts_max);
     r.priority = req.priority;
-    ids[i] = id;
+    ids[i] = r.id();
     if (req.delay_ms != 0) {
       ++delayed;
     } else {
@@ -371,12 +379,16 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
     std::size_t m = 0;
     for (std::uint32_t i = 0; i < count; ++i) {
       if (requests[i].delay_ms != 0 || requests[i].priority != level) continue;
+      Record& r = record(refs[i]);
+      r.set_ready_since(now);
       // release: a consumer that pops the handle and then reads the state
-      // (acquire) sees the whole record.
-      record(refs[i]).state.store(RecordState::ready, std::memory_order_release);
-      handles[m++] = refs[i];
+      // (acquire) sees the whole record, its nonce included.
+      r.state.store(RecordState::ready, std::memory_order_release);
+      handles[m++] = engine::make_handle(++r.nonce, refs[i]);
     }
-    push_all(*qs.rings[level], handles, m);
+    // Counted before the push, so the gauge never dips below zero.
+    qs.add(static_cast<Counter>(engine::g_ready0 + level), static_cast<std::int64_t>(m));
+    push_all(ring_for(q, home, level), handles, m);
   }
   if (count > delayed) q.ready_signal.notify();
   qs.add(engine::c_enqueued, count);
@@ -423,10 +435,16 @@ BatchResult Engine::Impl::enqueue(QueueId id, std::span<const EnqueueRequest> re
 
 // ------------------------------------------------------------------ reserve
 
-void Engine::Impl::lease_locked(Shard& shard, Queue& q, SlotRef ref, std::uint64_t lease_ms,
+bool Engine::Impl::lease_locked(Shard& shard, Queue& q, Handle handle, std::uint64_t lease_ms,
                                 std::uint64_t now, ReservedJob& out) {
+  const SlotRef ref = engine::slot_of(handle);
   Record& r = record(ref);
-  HOTQ_DCHECK(r.state.load(std::memory_order_relaxed) == RecordState::ready);
+  // A handle is outdated when its job was cancelled, re-prioritised or
+  // re-delayed after the handle was pushed (job_table.h). acquire: see enqueue.
+  if (r.state.load(std::memory_order_acquire) != RecordState::ready ||
+      r.nonce != engine::nonce_of(handle)) {
+    return false;
+  }
   r.state.store(RecordState::leased, std::memory_order_relaxed);  // relaxed: under mu
   ++r.nonce;
   if (r.attempts < UINT16_MAX) ++r.attempts;
@@ -438,40 +456,99 @@ void Engine::Impl::lease_locked(Shard& shard, Queue& q, SlotRef ref, std::uint64
   // relaxed: a new reference made from the record's, which keeps it alive.
   r.payload->refs.fetch_add(1, std::memory_order_relaxed);
   out.id = r.id();
-  out.token = (static_cast<std::uint64_t>(r.nonce) << 32) | ref;
+  out.token = engine::make_handle(r.nonce, ref);
   out.attempt = r.attempts;
   out.priority = r.priority;
   out.lease_deadline_ns = deadline;
   out.payload = Payload::adopt(r.payload);
+  return true;
 }
 
 std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<ReservedJob> out,
-                                         std::uint64_t lease_ms) {
+                                         std::uint64_t lease_ms, Code* why_none) {
   const std::uint64_t now = now_ns();
   poll_timers(now, timers_per_poll_max);
-  const auto want = static_cast<std::uint32_t>(out.size());
-  const std::uint32_t home = static_cast<std::uint32_t>(&qs - q.shards.get());
-  Handle handles[batch_jobs_max];
-  std::uint32_t n = 0;
-  // Strict precedence: every shard's ring of a level before the next level.
-  for (std::uint32_t level = 0; level < q.options.priority_levels && n < want; ++level) {
-    for (std::uint32_t k = 0; k < shard_count_ && n < want; ++k) {
-      Ring& ring = *q.shards[(home + k) % shard_count_].rings[level];
-      n += static_cast<std::uint32_t>(ring.try_pop_n(handles + n, want - n));
+  *why_none = Code::empty;
+  // acquire: pairs with pause()/resume()'s release; a hint, re-read each call.
+  if (q.paused.load(std::memory_order_acquire)) {
+    *why_none = Code::paused;
+    return 0;
+  }
+  auto want = static_cast<std::uint32_t>(out.size());
+  // The queue's caps take their share first and get back what is not used.
+  std::uint32_t leased_taken = 0;
+  if (q.options.leased_max != 0) {
+    // relaxed: a count; exactness is all that matters.
+    const std::int64_t before = q.leased_now.fetch_add(want, std::memory_order_relaxed);
+    leased_taken = static_cast<std::uint32_t>(std::clamp<std::int64_t>(
+        static_cast<std::int64_t>(q.options.leased_max) - before, 0, want));
+    if (leased_taken < want) q.leased_now.fetch_sub(want - leased_taken, std::memory_order_relaxed);
+    if (leased_taken == 0) {
+      *why_none = Code::leased_full;
+      return 0;
     }
+    want = leased_taken;
   }
-  // Lease them, one lock per run of handles from the same slab shard.
-  std::uint32_t i = 0;
-  while (i < n) {
-    Shard& shard = *shards_[engine::slot_shard(static_cast<SlotRef>(handles[i]))];
-    MutexLock lock(shard.mu);
-    do {
-      lease_locked(shard, q, static_cast<SlotRef>(handles[i]), lease_ms, now, out[i]);
-      ++i;
-    } while (i < n && engine::slot_shard(static_cast<SlotRef>(handles[i])) == shard.slab.shard());
+  std::uint32_t tokens = 0;
+  if (q.limiter) {
+    tokens = q.limiter->try_acquire(now, want);
+    if (tokens == 0) {
+      if (leased_taken != 0) q.leased_now.fetch_sub(leased_taken, std::memory_order_relaxed);
+      qs.add(engine::c_rate_limited, 1);
+      *why_none = Code::rate_limited;
+      return 0;
+    }
+    want = tokens;
   }
-  if (n != 0) qs.add(engine::g_leased, n);
-  return n;
+
+  const std::uint32_t home = static_cast<std::uint32_t>(&qs - q.shards.get());
+  const std::uint32_t ring_shards = q.options.ordering == Ordering::fifo ? 1 : shard_count_;
+  Handle handles[batch_jobs_max];
+  std::uint32_t got = 0;
+  std::uint32_t stale = 0;
+  // Rounds: a round that pops only outdated handles tries again, at most
+  // once per job wanted, so one call cannot spin on a ring of tombstones.
+  for (std::uint32_t round = 0; got < want && round <= want; ++round) {
+    std::uint32_t n = 0;
+    // Strict precedence: every shard's ring of a level before the next level.
+    for (std::uint32_t level = 0; level < q.options.priority_levels && n < want - got; ++level) {
+      for (std::uint32_t k = 0; k < ring_shards && n < want - got; ++k) {
+        Ring& ring = ring_for(q, (home + k) % shard_count_, level);
+        n += static_cast<std::uint32_t>(ring.try_pop_n(handles + n, want - got - n));
+      }
+    }
+    if (n == 0) break;
+    // Lease them, one lock per run of handles from the same slab shard.
+    std::uint32_t i = 0;
+    std::uint32_t leased_here = 0;
+    while (i < n) {
+      Shard& shard = *shards_[engine::slot_shard(engine::slot_of(handles[i]))];
+      MutexLock lock(shard.mu);
+      do {
+        if (lease_locked(shard, q, handles[i], lease_ms, now, out[got + leased_here])) {
+          // Ready gauges count live handles: this one leaves its level.
+          qs.add(static_cast<Counter>(engine::g_ready0 + out[got + leased_here].priority), -1);
+          ++leased_here;
+        } else {
+          ++stale;
+        }
+        ++i;
+      } while (i < n && engine::slot_shard(engine::slot_of(handles[i])) == shard.slab.shard());
+    }
+    got += leased_here;
+  }
+  if (stale != 0) {
+    // Outdated handles held a unit of capacity each (see cancel_job).
+    qs.add(engine::g_stale, -static_cast<std::int64_t>(stale));
+    q.jobs.fetch_sub(stale, std::memory_order_relaxed);  // relaxed: see free_records
+    q.space_signal.notify();
+  }
+  if (got < want) {
+    if (q.limiter) q.limiter->give_back(want - got);
+    if (leased_taken != 0) q.leased_now.fetch_sub(want - got, std::memory_order_relaxed);
+  }
+  if (got != 0) qs.add(engine::g_leased, got);
+  return got;
 }
 
 BatchResult Engine::Impl::reserve(QueueId id, std::span<ReservedJob> out, std::uint64_t lease_ms,
@@ -480,32 +557,46 @@ BatchResult Engine::Impl::reserve(QueueId id, std::span<ReservedJob> out, std::u
     return {Code::invalid_argument, 0};
   }
   std::uint64_t deadline = 0;
+  Code blocked_by = Code::empty;
   for (;;) {
     Queue* q = nullptr;
     {
       Guard g(*this, id);
       if (!g.ok()) return {g.code(), 0};
-      std::uint32_t n = reserve_some(g.queue(), g.shard(), out, lease_ms);
+      Code why = Code::empty;
+      std::uint32_t n = reserve_some(g.queue(), g.shard(), out, lease_ms, &why);
       if (n != 0) return {Code::ok, n};
-      if (!wait) return {Code::empty, 0};
+      if (!wait) return {why, 0};
       q = &g.queue();
+      blocked_by = why;
     }
     const std::uint64_t now = now_ns();
     if (deadline == 0) deadline = saturating_add(now, ms_to_ns(timeout_ms));
     if (now >= deadline) return {Code::timed_out, 0};
     const std::uint32_t epoch = q->ready_signal.prepare();
-    // Re-check after prepare(): anything in a ring, or a timer due already?
-    bool ready = false;
-    for (std::uint32_t s = 0; s < shard_count_ && !ready; ++s) {
-      for (const auto& ring : q->shards[s].rings) {
-        if (ring && !ring->empty_approx()) {
-          ready = true;
-          break;
+    // Re-check after prepare(): what blocked us may have gone already. A job
+    // in a ring, a resume and a settled lease all notify ready_signal; a due
+    // timer and a rate-limit token are waited for by time.
+    bool retry = false;
+    std::uint64_t wake = std::min(deadline, earliest_due());
+    if (blocked_by == Code::empty) {
+      for (std::uint32_t s = 0; s < shard_count_ && !retry; ++s) {
+        for (const auto& ring : q->shards[s].rings) {
+          if (ring && !ring->empty_approx()) {
+            retry = true;
+            break;
+          }
         }
       }
+    } else if (blocked_by == Code::paused) {
+      retry = !q->paused.load(std::memory_order_acquire);
+    } else if (blocked_by == Code::leased_full) {
+      retry = q->leased_now.load(std::memory_order_relaxed) <
+              static_cast<std::int64_t>(q->options.leased_max);
+    } else if (blocked_by == Code::rate_limited && q->limiter) {
+      wake = std::min(wake, q->limiter->next_available_ns(now));
     }
-    const std::uint64_t wake = std::min(deadline, earliest_due());
-    if (!ready && wake > now) q->ready_signal.wait(epoch, wake - now);
+    if (!retry && wake > now) q->ready_signal.wait(epoch, wake - now);
     q->ready_signal.done_waiting();
   }
 }
@@ -542,8 +633,8 @@ std::uint32_t Engine::Impl::settle(QueueId id, std::span<const Lease> leases,
 Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
                               const SettleArgs& args, std::uint64_t now,
                               std::vector<SlotRef>& freed) {
-  const auto ref = static_cast<SlotRef>(lease.token);
-  const auto nonce = static_cast<std::uint32_t>(lease.token >> 32);
+  const SlotRef ref = engine::slot_of(lease.token);
+  const std::uint32_t nonce = engine::nonce_of(lease.token);
   const std::uint32_t s = engine::slot_shard(ref);
   if (s >= shard_count_) return Code::stale_lease;
   Shard& shard = *shards_[s];
@@ -564,16 +655,16 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
     case Settle::ack:
       r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
       qs.add(engine::c_completed, 1);
-      qs.add(engine::g_leased, -1);
+      leave_leased(q, qs);
       freed.push_back(ref);
       break;
     case Settle::fail:
       qs.add(engine::c_failed, 1);
-      qs.add(engine::g_leased, -1);
+      leave_leased(q, qs);
       to_dead_locked(shard, q, qs, r, ref, DeadReason::failed, args.error, now);
       break;
     case Settle::nack: {
-      qs.add(engine::g_leased, -1);
+      leave_leased(q, qs);
       if (r.attempts >= r.attempts_max) {
         to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_nacked, args.error, now);
         break;
@@ -582,7 +673,7 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
       const std::uint64_t delay_ms =
           args.has_delay ? args.delay_ms : backoff_ms(shard, q.options.backoff, r.attempts);
       if (delay_ms == 0) {
-        make_ready(q, r, ref);
+        make_ready(q, qs, r, ref, now);
       } else {
         r.state.store(RecordState::delayed, std::memory_order_relaxed);  // relaxed: under mu
         schedule_locked(shard, q, r, saturating_add(now, ms_to_ns(delay_ms)));
@@ -612,12 +703,33 @@ void Engine::Impl::to_dead_locked(Shard& shard, Queue& q, QueueShard& qs, Record
   qs.add(engine::g_dead, 1);
 }
 
-void Engine::Impl::make_ready(Queue& q, Record& r, SlotRef ref) {
+void Engine::Impl::make_ready(Queue& q, QueueShard& qs, Record& r, SlotRef ref,
+                              std::uint64_t ready_since_ns) {
+  // One handle per ready job: a second would deliver it twice.
+  HOTQ_DCHECK(r.state.load(std::memory_order_relaxed) != RecordState::ready);
+  r.set_ready_since(ready_since_ns);
+  const Handle h = engine::make_handle(++r.nonce, ref);
+  const std::uint8_t priority = r.priority;
+  // Counted before the push: once pushed, the job may be leased, completed
+  // and its record reused at once, so nothing of r may be read after it.
+  qs.add(static_cast<Counter>(engine::g_ready0 + priority), 1);
   // release: the consumer that pops the handle sees the record (see enqueue).
   r.state.store(RecordState::ready, std::memory_order_release);
-  const Handle h = ref;
-  push_all(*q.shards[engine::slot_shard(ref)].rings[r.priority], &h, 1);
+  push_all(ring_for(q, engine::slot_shard(ref), priority), &h, 1);
   q.ready_signal.notify();
+}
+
+void Engine::Impl::leave_leased(Queue& q, QueueShard& qs) {
+  qs.add(engine::g_leased, -1);
+  if (q.options.leased_max != 0) {
+    q.leased_now.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a count
+    q.ready_signal.notify();  // a reserve blocked on leased_full may go on
+  }
+}
+
+Ring& Engine::Impl::ring_for(Queue& q, std::uint32_t shard, std::uint32_t level) {
+  // A strict-FIFO queue has one ring per level (shard 0's): one total order.
+  return *q.shards[q.options.ordering == Ordering::fifo ? 0 : shard].rings[level];
 }
 
 void Engine::Impl::free_records(Queue& q, std::span<const SlotRef> refs) {
@@ -677,12 +789,12 @@ std::uint64_t Engine::Impl::poll_timers(std::uint64_t now, std::uint64_t fire_ma
           const RecordState st = r.state.load(std::memory_order_relaxed);
           if (st == RecordState::delayed) {
             qs.add(engine::g_delayed, -1);
-            make_ready(q, r, ref);
+            make_ready(q, qs, r, ref, now);
             return;
           }
           HOTQ_DCHECK(st == RecordState::leased);
           qs.add(engine::c_expired, 1);
-          qs.add(engine::g_leased, -1);
+          leave_leased(q, qs);
           if (!q.options.expiry_counts_as_attempt) {
             --r.attempts;  // this delivery does not count
           } else if (r.attempts >= r.attempts_max) {
@@ -690,7 +802,7 @@ std::uint64_t Engine::Impl::poll_timers(std::uint64_t now, std::uint64_t fire_ma
                            now);
             return;
           }
-          make_ready(q, r, ref);
+          make_ready(q, qs, r, ref, now);
         },
         fire_max);
     publish_next_due(shard);
@@ -724,6 +836,230 @@ std::uint64_t Engine::Impl::backoff_ms(Shard& shard, const Backoff& b, std::uint
     delay -= shard.rng % (span + 1);
   }
   return delay;
+}
+
+// ------------------------------------------------------------------ queue operations
+
+std::uint64_t Engine::Impl::drain_rings(Queue& q, QueueShard& qs, std::vector<SlotRef>& freed) {
+  std::uint64_t live = 0;
+  std::int64_t stale = 0;
+  Handle handles[batch_jobs_max];
+  for (std::uint32_t s = 0; s < shard_count_; ++s) {
+    for (auto& ring : q.shards[s].rings) {
+      if (!ring) continue;
+      // Bounded: at most the ring's capacity per pass, so concurrent pushes
+      // cannot keep one drain going forever.
+      std::size_t budget = ring->capacity();
+      while (budget != 0) {
+        const std::size_t n = ring->try_pop_n(handles, std::min<std::size_t>(budget, batch_jobs_max));
+        if (n == 0) break;
+        budget -= n;
+        for (std::size_t i = 0; i < n; ++i) {
+          const SlotRef ref = engine::slot_of(handles[i]);
+          Shard& shard = *shards_[engine::slot_shard(ref)];
+          MutexLock lock(shard.mu);
+          Record& r = record(ref);
+          if (r.state.load(std::memory_order_acquire) != RecordState::ready ||
+              r.nonce != engine::nonce_of(handles[i])) {
+            ++stale;
+            continue;
+          }
+          r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
+          qs.add(static_cast<Counter>(engine::g_ready0 + r.priority), -1);
+          freed.push_back(ref);
+          ++live;
+        }
+      }
+    }
+  }
+  if (stale != 0) {
+    qs.add(engine::g_stale, -stale);
+    q.jobs.fetch_sub(stale, std::memory_order_relaxed);  // relaxed: see free_records
+  }
+  return live;
+}
+
+Code Engine::Impl::set_paused(QueueId id, bool paused) {
+  Guard g(*this, id);
+  if (!g.ok()) return g.code();
+  // release: a reserve that reads the flag (acquire) sees what came before.
+  g.queue().paused.store(paused, std::memory_order_release);
+  if (!paused) g.queue().ready_signal.notify();
+  return Code::ok;
+}
+
+Result<std::uint64_t> Engine::Impl::purge(QueueId id) {
+  Guard g(*this, id);
+  if (!g.ok()) return g.code();
+  Queue& q = g.queue();
+  std::vector<SlotRef> freed;
+  drain_rings(q, g.shard(), freed);
+  std::int64_t delayed = 0;
+  for (auto& shard : shards_) {
+    MutexLock lock(shard->mu);
+    const std::uint32_t hw = shard->slab.high_water();
+    for (std::uint32_t i = 0; i < hw; ++i) {
+      Record& r = shard->slab.at(i);
+      if (r.state.load(std::memory_order_acquire) == RecordState::delayed &&
+          r.queue_index == q.index) {
+        shard->wheel.cancel(&r.timer);
+        r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
+        freed.push_back(engine::make_slot_ref(shard->slab.shard(), i));
+        ++delayed;
+      }
+    }
+    publish_next_due(*shard);
+  }
+  g.shard().add(engine::g_delayed, -delayed);
+  g.shard().add(engine::c_purged, static_cast<std::int64_t>(freed.size()));
+  free_records(q, freed);
+  return static_cast<std::uint64_t>(freed.size());
+}
+
+Shard* Engine::Impl::shard_of_job(JobId job) const {
+  const SlotRef ref = engine::slot_of(job);
+  const std::uint32_t s = engine::slot_shard(ref);
+  if (s >= shard_count_) return nullptr;
+  if (engine::slot_index(ref) >= shards_[s]->slab.high_water()) return nullptr;
+  return shards_[s].get();
+}
+
+bool Engine::Impl::live_in(const Queue& q, const Record& r, JobId job) {
+  // acquire: a ready record was published without the lock; its fields are
+  // read only once its state says it is in use (job_table.h).
+  const RecordState st = r.state.load(std::memory_order_acquire);
+  return st != RecordState::free && r.id() == job && r.queue_index == q.index;
+}
+
+Code Engine::Impl::cancel(QueueId id, JobId job) {
+  Guard g(*this, id);
+  if (!g.ok()) return g.code();
+  Queue& q = g.queue();
+  QueueShard& qs = g.shard();
+  Shard* shard = shard_of_job(job);
+  if (shard == nullptr) return Code::no_such_job;
+  const SlotRef ref = engine::slot_of(job);
+  bool release_capacity = false;
+  {
+    MutexLock lock(shard->mu);
+    Record& r = record(ref);
+    if (!live_in(q, r, job)) return Code::no_such_job;
+    const RecordState st = r.state.load(std::memory_order_relaxed);  // relaxed: under mu
+    if (st == RecordState::delayed) {
+      shard->wheel.cancel(&r.timer);
+      publish_next_due(*shard);
+      qs.add(engine::g_delayed, -1);
+      release_capacity = true;
+    } else if (st == RecordState::ready) {
+      // Its handle stays in the ring, outdated, holding the job's unit of
+      // capacity until a consumer or a purge passes it (reserve_some).
+      qs.add(static_cast<Counter>(engine::g_ready0 + r.priority), -1);
+      qs.add(engine::g_stale, 1);
+    } else {
+      return Code::no_such_job;  // leased or dead: not waiting
+    }
+    r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
+  }
+  qs.add(engine::c_cancelled, 1);
+  Record& r = record(ref);
+  Payload::release(r.payload);
+  r.payload = nullptr;
+  shard->slab.free_one(ref);
+  if (release_capacity) {
+    q.jobs.fetch_sub(1, std::memory_order_relaxed);  // relaxed: see free_records
+    q.space_signal.notify();
+  }
+  return Code::ok;
+}
+
+Result<JobInfo> Engine::Impl::inspect(QueueId id, JobId job) {
+  Guard g(*this, id);
+  if (!g.ok()) return g.code();
+  Queue& q = g.queue();
+  Shard* shard = shard_of_job(job);
+  if (shard == nullptr) return Code::no_such_job;
+  MutexLock lock(shard->mu);
+  Record& r = record(engine::slot_of(job));
+  if (!live_in(q, r, job)) return Code::no_such_job;
+  JobInfo info;
+  const RecordState st = r.state.load(std::memory_order_relaxed);  // relaxed: under mu
+  info.id = job;
+  info.state = static_cast<JobState>(st);
+  info.priority = r.priority;
+  info.attempts = r.attempts;
+  info.attempts_max = r.attempts_max;
+  info.enqueued_ns = r.enqueued_ns;
+  if (st == RecordState::delayed || st == RecordState::leased) {
+    info.state_ns = r.timer.deadline_tick * shard->wheel.tick_ns();
+  } else if (st == RecordState::ready) {
+    info.state_ns = r.ready_since_ns();
+  } else {
+    MutexLock dead_lock(q.dead_mu);  // lock order: shard, then dead_mu
+    auto it = q.dead.find(job);
+    if (it != q.dead.end()) {
+      info.state_ns = it->second.dead_ns;
+      info.dead_reason = it->second.reason;
+      info.error = it->second.error;
+    }
+  }
+  r.payload->refs.fetch_add(1, std::memory_order_relaxed);  // relaxed: see lease_locked
+  info.payload = Payload::adopt(r.payload);
+  return info;
+}
+
+Code Engine::Impl::change_waiting(QueueId id, JobId job, std::optional<std::uint8_t> priority,
+                                  std::optional<std::uint64_t> delay_ms) {
+  Guard g(*this, id);
+  if (!g.ok()) return g.code();
+  Queue& q = g.queue();
+  QueueShard& qs = g.shard();
+  if (priority && *priority >= q.options.priority_levels) return Code::invalid_argument;
+  if (delay_ms && *delay_ms > delay_ms_max) return Code::invalid_argument;
+  Shard* shard = shard_of_job(job);
+  if (shard == nullptr) return Code::no_such_job;
+  const std::uint64_t now = now_ns();
+  const SlotRef ref = engine::slot_of(job);
+  MutexLock lock(shard->mu);
+  Record& r = record(ref);
+  if (!live_in(q, r, job)) return Code::no_such_job;
+  const RecordState st = r.state.load(std::memory_order_relaxed);  // relaxed: under mu
+  if (st == RecordState::delayed) {
+    if (priority) r.priority = *priority;
+    if (delay_ms) {
+      shard->wheel.cancel(&r.timer);
+      if (*delay_ms == 0) {
+        qs.add(engine::g_delayed, -1);
+        make_ready(q, qs, r, ref, now);
+      } else {
+        schedule_locked(*shard, q, r, saturating_add(now, ms_to_ns(*delay_ms)));
+      }
+      publish_next_due(*shard);
+    }
+    return Code::ok;
+  }
+  if (st != RecordState::ready) return Code::no_such_job;  // leased or dead
+  const bool moves = (priority && *priority != r.priority) || (delay_ms && *delay_ms != 0);
+  if (!moves) return Code::ok;
+  // The old handle stays in its ring, outdated, and needs a unit of capacity.
+  // relaxed: a count (as in enqueue_some).
+  if (q.jobs.fetch_add(1, std::memory_order_relaxed) >=
+      static_cast<std::int64_t>(q.options.capacity_jobs_max)) {
+    q.jobs.fetch_sub(1, std::memory_order_relaxed);
+    return Code::full;
+  }
+  qs.add(static_cast<Counter>(engine::g_ready0 + r.priority), -1);
+  qs.add(engine::g_stale, 1);
+  if (priority) r.priority = *priority;
+  if (delay_ms) {
+    r.state.store(RecordState::delayed, std::memory_order_relaxed);  // relaxed: under mu
+    schedule_locked(*shard, q, r, saturating_add(now, ms_to_ns(*delay_ms)));
+    qs.add(engine::g_delayed, 1);
+  } else {
+    // A new handle in the new level's ring; still waiting since it first
+    // became ready.
+    make_ready(q, qs, r, ref, r.ready_since_ns());
+  }
+  return Code::ok;
 }
 
 // ------------------------------------------------------------------ dead letters
@@ -780,10 +1116,11 @@ Result<std::uint64_t> Engine::Impl::dead_op(QueueId id, DeadOp op, std::span<con
   // The records are out of the dead set and in no other structure: ours.
   g.shard().add(engine::g_dead, -static_cast<std::int64_t>(refs.size()));
   if (op == DeadOp::redrive) {
+    const std::uint64_t now = now_ns();
     for (SlotRef ref : refs) {
       Record& r = record(ref);
       r.attempts = 0;
-      make_ready(q, r, ref);
+      make_ready(q, g.shard(), r, ref, now);
     }
     g.shard().add(engine::c_redriven, static_cast<std::int64_t>(refs.size()));
   } else {
@@ -809,8 +1146,14 @@ Result<QueueCounts> Engine::Impl::counts(QueueId id) {
   out.delayed = u(sum[engine::g_delayed]);
   out.leased = u(sum[engine::g_leased]);
   out.dead = u(sum[engine::g_dead]);
-  const std::int64_t jobs = q.jobs.load(std::memory_order_relaxed);
-  out.ready = u(jobs - sum[engine::g_delayed] - sum[engine::g_leased] - sum[engine::g_dead]);
+  for (std::uint32_t level = 0; level < q.options.priority_levels; ++level) {
+    out.ready_by_priority[level] = u(sum[engine::g_ready0 + level]);
+    out.ready += out.ready_by_priority[level];
+  }
+  out.rate_limited = u(sum[engine::c_rate_limited]);
+  out.dedup_hits = u(sum[engine::c_dedup_hits]);
+  out.cancelled = u(sum[engine::c_cancelled]);
+  out.purged = u(sum[engine::c_purged]);
   out.enqueued = u(sum[engine::c_enqueued]);
   out.completed = u(sum[engine::c_completed]);
   out.retried = u(sum[engine::c_retried]);
@@ -925,6 +1268,18 @@ Code Engine::extend(QueueId queue, Lease lease, std::uint64_t lease_ms) {
   args.delay_ms = lease_ms;
   impl_->settle(queue, {&lease, 1}, {&code, 1}, args);
   return code;
+}
+
+Code Engine::pause(QueueId queue) { return impl_->set_paused(queue, true); }
+Code Engine::resume(QueueId queue) { return impl_->set_paused(queue, false); }
+Result<std::uint64_t> Engine::purge(QueueId queue) { return impl_->purge(queue); }
+Code Engine::cancel(QueueId queue, JobId job) { return impl_->cancel(queue, job); }
+Result<JobInfo> Engine::inspect(QueueId queue, JobId job) { return impl_->inspect(queue, job); }
+Code Engine::set_priority(QueueId queue, JobId job, std::uint8_t priority) {
+  return impl_->change_waiting(queue, job, priority, std::nullopt);
+}
+Code Engine::set_delay(QueueId queue, JobId job, std::uint64_t delay_ms) {
+  return impl_->change_waiting(queue, job, std::nullopt, delay_ms);
 }
 
 Result<std::vector<DeadLetter>> Engine::list_dead(QueueId queue, JobId after_id,

@@ -32,6 +32,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -39,6 +40,7 @@
 
 #include "engine/job_table.h"
 #include "engine/mutex.h"
+#include "engine/rate_limiter.h"
 #include "engine/ring.h"
 #include "engine/timing_wheel.h"
 #include "engine/wait_signal.h"
@@ -58,10 +60,16 @@ enum Counter : std::uint32_t {
   c_dead_lettered,
   c_redriven,
   c_rejected_full,
+  c_rate_limited,
+  c_dedup_hits,
+  c_cancelled,
+  c_purged,
   g_delayed,  // gauges: may go negative on one shard, sum is right
   g_leased,
   g_dead,
-  counter_count,
+  g_stale,    // outdated handles still in rings (each holds a unit of capacity)
+  g_ready0,   // live ready handles of priority 0; g_ready0 + p for priority p
+  counter_count = g_ready0 + priority_levels_max,
 };
 
 struct alignas(64) QueueShard {
@@ -89,6 +97,12 @@ struct Queue {
   std::string name;
   QueueOptions options;
   std::uint64_t lease_ns_default = 0;
+  std::unique_ptr<RateLimiter> limiter;  // null: no rate limit
+
+  // release/acquire: pause()/resume() publish the flag to reserve.
+  alignas(64) std::atomic<bool> paused{false};
+  // Jobs leased now, kept only when options.leased_max != 0.
+  alignas(64) std::atomic<std::int64_t> leased_now{0};
 
   // Jobs held in any state: the back-pressure count.
   alignas(64) std::atomic<std::int64_t> jobs{0};
@@ -122,10 +136,7 @@ struct alignas(64) Shard {
   // callers can tell "nothing due" without the lock. acquire/release: a
   // caller that sees a due time then takes mu anyway; the value is a hint.
   alignas(64) std::atomic<std::uint64_t> next_due_ns{UINT64_MAX};
-  // Sequence of job ids made on this shard: id = seq << 6 | shard.
-  alignas(64) std::atomic<std::uint64_t> next_id_seq{1};
 };
-static_assert(shards_max <= 64, "job ids keep the shard in 6 bits");
 
 }  // namespace hotq::engine
 
@@ -157,6 +168,13 @@ class Engine::Impl {
   std::uint32_t settle(QueueId queue, std::span<const Lease> leases, std::span<Code> results,
                        const SettleArgs& args);
 
+  Code set_paused(QueueId queue, bool paused);
+  Result<std::uint64_t> purge(QueueId queue);
+  Code cancel(QueueId queue, JobId job);
+  Result<JobInfo> inspect(QueueId queue, JobId job);
+  Code change_waiting(QueueId queue, JobId job, std::optional<std::uint8_t> priority,
+                      std::optional<std::uint64_t> delay_ms);
+
   Result<std::vector<DeadLetter>> list_dead(QueueId queue, JobId after_id, std::size_t limit);
   enum class DeadOp : std::uint8_t { redrive, remove };
   Result<std::uint64_t> dead_op(QueueId queue, DeadOp op, std::span<const JobId> ids,
@@ -173,8 +191,9 @@ class Engine::Impl {
   std::uint32_t enqueue_some(engine::Queue& q, engine::QueueShard& qs,
                              std::span<const EnqueueRequest> requests, std::span<JobId> ids);
   std::uint32_t reserve_some(engine::Queue& q, engine::QueueShard& qs, std::span<ReservedJob> out,
-                             std::uint64_t lease_ms);
-  void lease_locked(engine::Shard& shard, engine::Queue& q, engine::SlotRef ref,
+                             std::uint64_t lease_ms, Code* why_none);
+  // Leases the job of handle into out; false if the handle is outdated.
+  bool lease_locked(engine::Shard& shard, engine::Queue& q, engine::Handle handle,
                     std::uint64_t lease_ms, std::uint64_t now, ReservedJob& out)
       HOTQ_REQUIRES(shard.mu);
   Code settle_one(engine::Queue& q, engine::QueueShard& qs, const Lease& lease,
@@ -184,7 +203,12 @@ class Engine::Impl {
   void to_dead_locked(engine::Shard& shard, engine::Queue& q, engine::QueueShard& qs,
                       engine::Record& r, engine::SlotRef ref, DeadReason reason,
                       std::string_view error, std::uint64_t now) HOTQ_REQUIRES(shard.mu);
-  void make_ready(engine::Queue& q, engine::Record& r, engine::SlotRef ref);
+  // Pushes a new handle for r (caller owns r or holds its shard lock). Reads
+  // nothing of r after the push: the job may be gone by then.
+  void make_ready(engine::Queue& q, engine::QueueShard& qs, engine::Record& r,
+                  engine::SlotRef ref, std::uint64_t ready_since_ns);
+  void leave_leased(engine::Queue& q, engine::QueueShard& qs);
+  engine::Ring& ring_for(engine::Queue& q, std::uint32_t shard, std::uint32_t level);
   void schedule_locked(engine::Shard& shard, engine::Queue& q, engine::Record& r,
                        std::uint64_t deadline_ns) HOTQ_REQUIRES(shard.mu);
   void publish_next_due(engine::Shard& shard) HOTQ_REQUIRES(shard.mu);
@@ -192,6 +216,13 @@ class Engine::Impl {
   std::uint64_t backoff_ms(engine::Shard& shard, const Backoff& b, std::uint32_t attempt)
       HOTQ_REQUIRES(shard.mu);
   void free_records(engine::Queue& q, std::span<const engine::SlotRef> refs);
+  // Pops every handle of the queue's rings; marks the live ready jobs free and
+  // appends them to freed (the caller frees them); accounts for outdated
+  // handles. Returns the number of live jobs.
+  std::uint64_t drain_rings(engine::Queue& q, engine::QueueShard& qs,
+                            std::vector<engine::SlotRef>& freed);
+  engine::Shard* shard_of_job(JobId job) const;
+  static bool live_in(const engine::Queue& q, const engine::Record& r, JobId job);
   std::uint64_t earliest_due() const;
   engine::Record& record(engine::SlotRef ref) const {
     return shards_[engine::slot_shard(ref)]->slab.at(engine::slot_index(ref));

@@ -60,8 +60,16 @@ std::uint32_t Slab::alloc(SlotRef* out, std::uint32_t n) {
     std::uint64_t desired = (tag << 32) | next;
     if (free_head_.compare_exchange_weak(head, desired, std::memory_order_acquire,
                                          std::memory_order_acquire)) {
-      out[got++] = make_slot_ref(shard_, index);
       head = desired;
+      // The record is ours: give it its next generation, or retire the slot
+      // for good if the generation would wrap (ids are never reused).
+      const SlotRef ref = make_slot_ref(shard_, index);
+      const std::uint64_t generation =
+          (base_[index].id_or_link.load(std::memory_order_relaxed) >> 32) + 1;
+      if (generation > UINT32_MAX) continue;
+      // relaxed: published with the record by the caller.
+      base_[index].id_or_link.store((generation << 32) | ref, std::memory_order_relaxed);
+      out[got++] = ref;
     }
   }
   if (got == n) return got;
@@ -74,7 +82,11 @@ std::uint32_t Slab::alloc(SlotRef* out, std::uint32_t n) {
       for (std::uint32_t i = 0; i < chunk_records; ++i) new (&base_[constructed_ + i]) Record();
       constructed_ += chunk_records;
     }
-    out[got++] = make_slot_ref(shard_, hw++);
+    const SlotRef ref = make_slot_ref(shard_, hw++);
+    // Generation 1: an id is never 0. relaxed: published by the caller.
+    base_[slot_index(ref)].id_or_link.store((std::uint64_t{1} << 32) | ref,
+                                            std::memory_order_relaxed);
+    out[got++] = ref;
   }
   // release: a scanner that reads high_water and then a record below it sees
   // the record constructed.
@@ -89,9 +101,12 @@ void Slab::free_one(SlotRef ref) {
   HOTQ_DCHECK(r.state.load(std::memory_order_relaxed) == RecordState::free);
   std::uint64_t head = free_head_.load(std::memory_order_relaxed);
   std::uint64_t desired;
+  // Keep the generation (high half); the low half becomes the link.
+  const std::uint64_t generation = r.id_or_link.load(std::memory_order_relaxed) >> 32;
   do {
     // relaxed: published by the release CAS below.
-    r.id_or_link.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
+    r.id_or_link.store((generation << 32) | static_cast<std::uint32_t>(head),
+                       std::memory_order_relaxed);
     desired = (head & 0xffffffff00000000ull) | (index + 1);
     // release: the record's reset fields and link are visible to the thread
     // that pops it (acquire in alloc).

@@ -9,6 +9,12 @@
 //   bits 31..26  shard (0..shards_max-1)
 //   bits 25..0   index in the shard's slab (0..shard_jobs_max-1)
 //
+// Job ids name their record: id = generation << 32 | SlotRef, where the
+// generation of a slot grows with every job it holds. Looking a job up by id
+// is therefore O(1) with no index to maintain. A slot whose generation would
+// wrap is retired (never reused), so an id is never reused in the engine's
+// life. Ring handles and lease tokens are nonce << 32 | SlotRef.
+//
 // Free slots form a lock-free LIFO (a Treiber stack) threaded through the
 // records' `id_or_link` field, whose head carries a 32-bit tag against ABA.
 //
@@ -53,6 +59,17 @@ inline SlotRef make_slot_ref(std::uint32_t shard, std::uint32_t index) {
 }
 inline std::uint32_t slot_shard(SlotRef ref) { return ref >> slot_index_bits; }
 inline std::uint32_t slot_index(SlotRef ref) { return ref & slot_index_mask; }
+// The SlotRef of a job id, ring handle or lease token (their low 32 bits).
+inline SlotRef slot_of(std::uint64_t id_handle_or_token) {
+  return static_cast<SlotRef>(id_handle_or_token);
+}
+// The nonce of a ring handle or lease token (their high 32 bits).
+inline std::uint32_t nonce_of(std::uint64_t handle_or_token) {
+  return static_cast<std::uint32_t>(handle_or_token >> 32);
+}
+inline std::uint64_t make_handle(std::uint32_t nonce, SlotRef ref) {
+  return (static_cast<std::uint64_t>(nonce) << 32) | ref;
+}
 
 // Record states. `free` is the slab's; the others are JobState's. A delayed
 // record's timer is its delay (or backoff); a leased record's, its lease.
@@ -70,13 +87,18 @@ enum class RecordState : std::uint8_t {
 struct alignas(64) Record {
   TimerNode timer;                        // delay, backoff or lease deadline
   detail::PayloadBuf* payload = nullptr;  // one counted reference
-  // While in use: the job id. While free: the free-stack link (index + 1 of
-  // the next free record, 0 at the end). Atomic because a racing pop may
-  // read the link of a record that another thread has just taken and is
-  // writing an id into; such a pop's CAS then fails (job_table.cc).
+  // High 32 bits: the slot's generation, bumped by every allocation. Low 32
+  // bits: while in use, the record's own SlotRef, so the whole word is the
+  // job id; while free, the free-stack link (index + 1 of the next free
+  // record, 0 at the end). Atomic because a racing pop may read the link of
+  // a record that another thread has just taken and is writing an id into;
+  // such a pop's CAS then fails (job_table.cc).
   std::atomic<JobId> id_or_link{0};
   std::uint64_t enqueued_ns = 0;
-  std::uint32_t nonce = 0;                // delivery counter of this slot: the lease token
+  // Bumped each time the record enters `ready` or `leased`; never reset, also
+  // across jobs. A ring handle and a lease token carry the nonce they were
+  // made with, so an outdated one is recognised (job ids below).
+  std::uint32_t nonce = 0;
   std::uint32_t lease_ms = 0;             // per-job lease override; 0: none
   std::uint16_t queue_index = 0;          // index in the engine's queue table
   std::uint16_t attempts = 0;             // counted attempts so far
@@ -85,6 +107,11 @@ struct alignas(64) Record {
   std::atomic<RecordState> state{RecordState::free};
 
   JobId id() const { return id_or_link.load(std::memory_order_relaxed); }  // see above
+
+  // While ready the timer is not scheduled, and its deadline field holds the
+  // time the job became ready (for the age of the oldest ready job).
+  void set_ready_since(std::uint64_t ns) { timer.deadline_tick = ns; }
+  std::uint64_t ready_since_ns() const { return timer.deadline_tick; }
 };
 static_assert(std::is_standard_layout_v<Record>, "TimerNode* -> Record* needs a standard layout");
 static_assert(offsetof(Record, timer) == 0);
@@ -112,8 +139,9 @@ class Slab {
   Slab(const Slab&) = delete;
   Slab& operator=(const Slab&) = delete;
 
-  // Pops up to n free slots into out; returns how many (fewer only when the
-  // shard holds shard_jobs_max records).
+  // Pops up to n free slots into out and gives each record its new job id
+  // (read it with Record::id()); returns how many (fewer only when the shard
+  // holds shard_jobs_max records). The caller owns the records.
   std::uint32_t alloc(SlotRef* out, std::uint32_t n);
   // Returns a slot whose record the caller owns and has set to free.
   void free_one(SlotRef ref);

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -130,11 +131,25 @@ void Stress(std::uint32_t shards, int producers, int consumers, bool batch) {
   });
 
   // Run until the producers are done and the queue has only dead jobs left.
+  // A watchdog fails the test (instead of hanging CI) if nothing moves for a
+  // long time, printing the counts.
+  auto last_change = std::chrono::steady_clock::now();
+  std::uint64_t last_done = 0;
   for (;;) {
     std::this_thread::yield();
     if (producers_left.load() != 0) continue;
     QueueCounts c = engine->counts(q).value();
     if (c.ready + c.delayed + c.leased == 0) break;
+    const std::uint64_t done = c.completed + c.dead_lettered + c.retried + c.expired;
+    if (done != last_done) {
+      last_done = done;
+      last_change = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_change > std::chrono::seconds(60)) {
+      stop_helpers = true;
+      for (auto& t : threads) t.join();
+      FAIL() << "no progress for 60 s: ready " << c.ready << " delayed " << c.delayed
+             << " leased " << c.leased << " dead " << c.dead;
+    }
   }
   stop_helpers = true;
   for (auto& t : threads) t.join();

@@ -31,7 +31,7 @@ TEST(Status, ErrorCarriesCodeAndMessage) {
 TEST(Status, EveryCodeHasADistinctName) {
   const Code all[] = {Code::ok, Code::full, Code::empty, Code::timed_out, Code::too_large,
                       Code::no_such_queue, Code::closed, Code::stale_lease, Code::duplicate,
-                      Code::paused, Code::rate_limited, Code::no_such_job,
+                      Code::paused, Code::rate_limited, Code::no_such_job, Code::leased_full,
                       Code::invalid_argument, Code::already_exists, Code::limit_exceeded,
                       Code::io_error, Code::no_space, Code::corruption, Code::locked,
                       Code::wal_failed, Code::internal};

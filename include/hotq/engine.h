@@ -58,6 +58,7 @@ struct QueueInfo {
 struct QueueCounts {
   std::uint64_t delayed = 0;
   std::uint64_t ready = 0;
+  std::uint64_t ready_by_priority[priority_levels_max] = {};
   std::uint64_t leased = 0;
   std::uint64_t dead = 0;
   // Cumulative since open.
@@ -69,6 +70,26 @@ struct QueueCounts {
   std::uint64_t dead_lettered = 0;  // entered the dead-letter set, for any reason
   std::uint64_t redriven = 0;
   std::uint64_t rejected_full = 0;  // enqueues refused with Code::full
+  std::uint64_t rate_limited = 0;   // reserves refused (or delayed) by the rate limit
+  std::uint64_t dedup_hits = 0;     // enqueues answered with Code::duplicate
+  std::uint64_t cancelled = 0;      // jobs removed by cancel()
+  std::uint64_t purged = 0;         // jobs removed by purge()
+};
+
+// One job as inspect() sees it.
+struct JobInfo {
+  JobId id = 0;
+  JobState state = JobState::ready;
+  std::uint8_t priority = 0;
+  std::uint32_t attempts = 0;       // counted attempts so far
+  std::uint32_t attempts_max = 0;
+  std::uint64_t enqueued_ns = 0;    // engine clock
+  // delayed: when it becomes ready; leased: the lease deadline; ready: when
+  // it became ready; dead: when it died.
+  std::uint64_t state_ns = 0;
+  DeadReason dead_reason = DeadReason::failed;  // dead only
+  std::string error;                            // dead only: the last error text
+  Payload payload;
 };
 
 class HOTQ_API Engine {
@@ -139,6 +160,29 @@ class HOTQ_API Engine {
   Code fail(QueueId queue, Lease lease, std::string_view error);
   // Moves the lease deadline to now + lease_ms (heartbeat).
   Code extend(QueueId queue, Lease lease, std::uint64_t lease_ms);
+
+  // ---------------------------------------------------------------- queue operations
+  // Pause: reserve hands out nothing (Code::paused; blocking reserves wait)
+  // until resume. Enqueue, settling and timers go on. Idempotent.
+  Code pause(QueueId queue);
+  Code resume(QueueId queue);
+  // Deletes every ready and delayed job of the queue (leased and dead jobs
+  // stay). Returns how many. Cost: a scan of the queue's shards' job tables.
+  Result<std::uint64_t> purge(QueueId queue);
+  // Deletes one ready or delayed job: ok, or no_such_job (gone, or leased or
+  // dead). A cancelled ready job is never delivered; its unit of capacity is
+  // released when a consumer next passes its place in the ring.
+  Code cancel(QueueId queue, JobId job);
+  // The job's state, attempts, timestamps, last error and payload:
+  // no_such_job when it is gone.
+  Result<JobInfo> inspect(QueueId queue, JobId job);
+  // Changes a waiting (ready or delayed) job's priority: ok, no_such_job,
+  // invalid_argument (level), or full (a ready job's move needs a unit of
+  // capacity until its old place in the ring is passed).
+  Code set_priority(QueueId queue, JobId job, std::uint8_t priority);
+  // Makes a waiting job ready after delay_ms from now (0: ready now). Same
+  // results as set_priority.
+  Code set_delay(QueueId queue, JobId job, std::uint64_t delay_ms);
 
   // ---------------------------------------------------------------- dead letters
   // Up to limit dead letters with id > after_id, in id order. Pass the last

@@ -47,6 +47,9 @@ inline constexpr std::uint64_t dedup_window_ms_default = 5 * 60'000;
 // Ceiling for a queue's dedup_keys_max (keys remembered at once).
 inline constexpr std::uint64_t dedup_keys_limit = 1ull << 26;
 
+// Ceiling for a rate limit's tokens_per_interval and burst_tokens.
+inline constexpr std::uint64_t rate_tokens_limit = 1ull << 32;
+
 // ---------------------------------------------------------------- backoff
 // The wait before a nacked job is ready again (when nack names no delay).
 // For the n-th failed attempt (n >= 1):
@@ -63,6 +66,26 @@ struct Backoff {
 };
 
 // ---------------------------------------------------------------- queues
+// How a queue orders its ready jobs (within one priority level).
+enum class Ordering : std::uint8_t {
+  // Default, fastest: one ring per shard (core). Jobs enqueued on one shard
+  // leave in FIFO order; jobs of different shards have no promised order.
+  sharded = 0,
+  // One ring for the queue: a total FIFO order per priority level, at the
+  // cost of every producer and consumer sharing it.
+  fifo = 1,
+};
+
+// Reserve rate limit: a token bucket refilled at tokens_per_interval per
+// interval_ms, holding at most burst_tokens (0: tokens_per_interval). Over
+// any span of time w, at most burst_tokens + w * rate jobs are reserved.
+// tokens_per_interval 0 means no limit.
+struct RateLimit {
+  std::uint64_t tokens_per_interval = 0;
+  std::uint64_t interval_ms = 1000;
+  std::uint64_t burst_tokens = 0;
+};
+
 struct QueueOptions {
   // Back-pressure bound: jobs the queue holds in any state (delayed, ready,
   // leased, dead). An enqueue beyond it returns Code::full. 1..capacity_jobs_limit.
@@ -88,6 +111,11 @@ struct QueueOptions {
   // attempt like a nack does. With false, a job whose worker keeps dying is
   // redelivered forever.
   bool expiry_counts_as_attempt = true;
+  Ordering ordering = Ordering::sharded;
+  // Jobs that may be leased at once (like NATS MaxAckPending or BullMQ
+  // concurrency); a reserve beyond it returns Code::leased_full. 0: no cap.
+  std::uint64_t leased_max = 0;
+  RateLimit rate_limit;
 };
 
 // ---------------------------------------------------------------- engines

@@ -42,6 +42,7 @@ enum class Code : std::uint8_t {
   paused = 9,          // the queue is paused: reserve hands out nothing
   rate_limited = 10,   // the queue's reserve rate limit has no token now
   no_such_job = 11,    // no live job by that id (or not in the asked state)
+  leased_full = 12,    // the queue's leased_max jobs are leased already
 
   // Caller errors: the request was refused, nothing changed.
   invalid_argument = 32,

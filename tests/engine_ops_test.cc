@@ -1,0 +1,383 @@
+// Unit tests of the queue operations (pause, purge, cancel, inspect,
+// re-prioritise, re-delay), the ordering options and the reserve caps
+// (leased_max, rate limit). Time runs on a ManualClock except where a test
+// needs a real blocking call.
+#include <hotq/clock.h>
+#include <hotq/engine.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hotq {
+namespace {
+
+class OpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(Engine::open({.clock = &clock_, .shards = 2}, &engine_).ok());
+  }
+  QueueId Create(QueueOptions o = {}) {
+    Result<QueueId> q = engine_->create_queue("ops", o);
+    EXPECT_TRUE(q.ok()) << code_name(q.code());
+    return q.ok() ? q.value() : 0;
+  }
+  JobId Put(QueueId q, std::string_view payload, std::uint8_t prio = 0, std::uint64_t delay = 0) {
+    Result<JobId> id = engine_->enqueue(q, {.payload = payload, .priority = prio, .delay_ms = delay});
+    EXPECT_TRUE(id.ok()) << code_name(id.code());
+    return id.ok() ? id.value() : 0;
+  }
+  QueueCounts Counts(QueueId q) { return engine_->counts(q).value(); }
+
+  ManualClock clock_;
+  std::unique_ptr<Engine> engine_;
+};
+
+// ---------------------------------------------------------------- pause
+
+TEST_F(OpsTest, PauseStopsReservesButNotEnqueues) {
+  QueueId q = Create();
+  Put(q, "a");
+  EXPECT_EQ(engine_->pause(q), Code::ok);
+  EXPECT_EQ(engine_->pause(q), Code::ok) << "idempotent";
+  EXPECT_EQ(engine_->reserve(q).code(), Code::paused);
+  ReservedJob out[2];
+  EXPECT_EQ(engine_->reserve_batch(q, out).code, Code::paused);
+  Put(q, "b");
+  EXPECT_EQ(Counts(q).ready, 2u);
+  EXPECT_EQ(engine_->resume(q), Code::ok);
+  EXPECT_EQ(engine_->reserve(q)->payload.view(), "a");
+  EXPECT_EQ(engine_->pause(9999), Code::no_such_queue);
+}
+
+TEST(OpsBlocking, ResumeWakesABlockedReserve) {
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(Engine::open({.shards = 1}, &e).ok());
+  QueueId q = e->create_queue("q").value();
+  ASSERT_TRUE(e->enqueue(q, {.payload = "x"}).ok());
+  ASSERT_EQ(e->pause(q), Code::ok);
+  std::thread consumer([&] {
+    Result<ReservedJob> j = e->reserve_wait(q, 60'000);
+    EXPECT_TRUE(j.ok()) << code_name(j.code());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // let it park; not required
+  ASSERT_EQ(e->resume(q), Code::ok);
+  consumer.join();
+}
+
+TEST(OpsBlocking, PausedReserveWaitTimesOut) {
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(Engine::open({.shards = 1}, &e).ok());
+  QueueId q = e->create_queue("q").value();
+  ASSERT_TRUE(e->enqueue(q, {.payload = "x"}).ok());
+  ASSERT_EQ(e->pause(q), Code::ok);
+  EXPECT_EQ(e->reserve_wait(q, 20).code(), Code::timed_out);
+}
+
+// ---------------------------------------------------------------- purge
+
+TEST_F(OpsTest, PurgeRemovesReadyAndDelayedOnly) {
+  QueueOptions o;
+  o.capacity_jobs_max = 6;
+  QueueId q = Create(o);
+  Put(q, "r1");
+  Put(q, "r2");
+  Put(q, "d1", 0, 100);
+  Put(q, "leased");
+  Put(q, "dead");
+  // Take the two we keep: "leased" and "dead" are the 4th and 5th in FIFO
+  // order only per shard, so reserve everything ready and put back the rest.
+  std::vector<ReservedJob> all;
+  for (;;) {
+    Result<ReservedJob> j = engine_->reserve(q);
+    if (!j.ok()) break;
+    all.push_back(std::move(j).value());
+  }
+  ASSERT_EQ(all.size(), 4u);
+  for (auto& j : all) {
+    if (j.payload.view() == "dead") {
+      ASSERT_EQ(engine_->fail(q, j.lease(), "x"), Code::ok);
+    } else if (j.payload.view() != "leased") {
+      ASSERT_EQ(engine_->nack(q, j.lease(), 0), Code::ok);
+    }
+  }
+  Put(q, "r3");
+  EXPECT_EQ(Counts(q).ready, 3u);
+  EXPECT_EQ(engine_->purge(q).value(), 4u);  // r1, r2, r3, d1
+  QueueCounts c = Counts(q);
+  EXPECT_EQ(c.ready, 0u);
+  EXPECT_EQ(c.delayed, 0u);
+  EXPECT_EQ(c.leased, 1u);
+  EXPECT_EQ(c.dead, 1u);
+  EXPECT_EQ(c.purged, 4u);
+  clock_.advance_ms(1000);
+  EXPECT_EQ(engine_->reserve(q).code(), Code::empty) << "the purged delayed job never fires";
+  // The capacity came back: 2 held, 4 free.
+  for (int i = 0; i < 4; ++i) Put(q, "again");
+  EXPECT_EQ(engine_->enqueue(q, {.payload = "over"}).code(), Code::full);
+}
+
+// ---------------------------------------------------------------- cancel
+
+TEST_F(OpsTest, CancelledReadyJobIsNeverDelivered) {
+  QueueId q = Create();
+  JobId a = Put(q, "a");
+  Put(q, "b");
+  EXPECT_EQ(engine_->cancel(q, a), Code::ok);
+  EXPECT_EQ(engine_->cancel(q, a), Code::no_such_job);
+  EXPECT_EQ(engine_->inspect(q, a).code(), Code::no_such_job);
+  QueueCounts c = Counts(q);
+  EXPECT_EQ(c.ready, 1u);
+  EXPECT_EQ(c.cancelled, 1u);
+  EXPECT_EQ(engine_->reserve(q)->payload.view(), "b");
+  EXPECT_EQ(engine_->reserve(q).code(), Code::empty);
+}
+
+TEST_F(OpsTest, CancelledDelayedJobNeverFires) {
+  QueueId q = Create();
+  JobId d = Put(q, "d", 0, 50);
+  EXPECT_EQ(engine_->cancel(q, d), Code::ok);
+  EXPECT_EQ(Counts(q).delayed, 0u);
+  clock_.advance_ms(100);
+  EXPECT_EQ(engine_->reserve(q).code(), Code::empty);
+}
+
+TEST_F(OpsTest, CancelRefusesLeasedDeadUnknownAndOtherQueuesJobs) {
+  QueueId q = Create();
+  QueueId other = engine_->create_queue("other").value();
+  JobId a = Put(q, "a");
+  ReservedJob j = engine_->reserve(q).value();
+  EXPECT_EQ(engine_->cancel(q, a), Code::no_such_job) << "leased";
+  ASSERT_EQ(engine_->fail(q, j.lease(), "x"), Code::ok);
+  EXPECT_EQ(engine_->cancel(q, a), Code::no_such_job) << "dead";
+  EXPECT_EQ(engine_->cancel(q, 0), Code::no_such_job);
+  EXPECT_EQ(engine_->cancel(q, 0xffffffffffffffffull), Code::no_such_job);
+  JobId b = Put(q, "b");
+  EXPECT_EQ(engine_->cancel(other, b), Code::no_such_job) << "wrong queue";
+  EXPECT_EQ(engine_->cancel(q, b), Code::ok);
+}
+
+TEST_F(OpsTest, ACancelledReadyJobHoldsCapacityUntilPassed) {
+  QueueOptions o;
+  o.capacity_jobs_max = 1;
+  QueueId q = Create(o);
+  JobId a = Put(q, "a");
+  ASSERT_EQ(engine_->cancel(q, a), Code::ok);
+  EXPECT_EQ(engine_->enqueue(q, {.payload = "b"}).code(), Code::full);
+  EXPECT_EQ(engine_->reserve(q).code(), Code::empty) << "passes the cancelled place";
+  EXPECT_TRUE(engine_->enqueue(q, {.payload = "b"}).ok());
+  EXPECT_EQ(engine_->reserve(q)->payload.view(), "b");
+}
+
+TEST_F(OpsTest, JobIdsStayUniqueWhenSlotsAreReused) {
+  QueueId q = Create();
+  JobId first = Put(q, "x");
+  ASSERT_EQ(engine_->cancel(q, first), Code::ok);
+  ASSERT_EQ(engine_->reserve(q).code(), Code::empty);  // pass the cancelled place
+  JobId second = Put(q, "y");  // very likely the same slot
+  EXPECT_NE(first, second);
+  EXPECT_EQ(engine_->inspect(q, first).code(), Code::no_such_job);
+  EXPECT_EQ(engine_->inspect(q, second)->payload.view(), "y");
+}
+
+// ---------------------------------------------------------------- inspect
+
+TEST_F(OpsTest, InspectShowsEveryState) {
+  QueueOptions o;
+  o.attempts_max = 3;
+  QueueId q = Create(o);
+  const std::uint64_t t0 = clock_.now_ns();
+  JobId d = Put(q, "d", 0, 40);
+  JobInfo info = engine_->inspect(q, d).value();
+  EXPECT_EQ(info.state, JobState::delayed);
+  EXPECT_EQ(info.state_ns, t0 + 40'000'000);
+  EXPECT_EQ(info.enqueued_ns, t0);
+  EXPECT_EQ(info.payload.view(), "d");
+
+  clock_.advance_ms(40);
+  EXPECT_EQ(Counts(q).ready, 1u);
+  info = engine_->inspect(q, d).value();
+  EXPECT_EQ(info.state, JobState::ready);
+  EXPECT_EQ(info.state_ns, t0 + 40'000'000);
+  EXPECT_EQ(info.attempts, 0u);
+  EXPECT_EQ(info.attempts_max, 3u);
+
+  ReservedJob j = engine_->reserve(q, 100).value();
+  info = engine_->inspect(q, d).value();
+  EXPECT_EQ(info.state, JobState::leased);
+  EXPECT_EQ(info.state_ns, j.lease_deadline_ns);
+  EXPECT_EQ(info.attempts, 1u);
+
+  ASSERT_EQ(engine_->fail(q, j.lease(), "broken input"), Code::ok);
+  info = engine_->inspect(q, d).value();
+  EXPECT_EQ(info.state, JobState::dead);
+  EXPECT_EQ(info.dead_reason, DeadReason::failed);
+  EXPECT_EQ(info.error, "broken input");
+  EXPECT_EQ(info.state_ns, clock_.now_ns());
+
+  ASSERT_EQ(engine_->purge_dead(q).value(), 1u);
+  EXPECT_EQ(engine_->inspect(q, d).code(), Code::no_such_job);
+}
+
+// ---------------------------------------------------------------- re-prioritise, re-delay
+
+TEST_F(OpsTest, SetPriorityMovesAReadyJob) {
+  QueueOptions o;
+  o.priority_levels = 3;
+  QueueId q = Create(o);
+  Put(q, "first", 1);
+  JobId late = Put(q, "urgent-now", 2);
+  EXPECT_EQ(engine_->set_priority(q, late, 0), Code::ok);
+  QueueCounts c = Counts(q);
+  EXPECT_EQ(c.ready, 2u);
+  EXPECT_EQ(c.ready_by_priority[0], 1u);
+  EXPECT_EQ(c.ready_by_priority[2], 0u);
+  EXPECT_EQ(engine_->reserve(q)->payload.view(), "urgent-now");
+  EXPECT_EQ(engine_->reserve(q)->payload.view(), "first");
+  EXPECT_EQ(engine_->reserve(q).code(), Code::empty) << "the old place was passed over";
+  EXPECT_EQ(engine_->set_priority(q, late, 3), Code::invalid_argument);
+  EXPECT_EQ(engine_->set_priority(q, late, 1), Code::no_such_job) << "leased now";
+}
+
+TEST_F(OpsTest, SetPriorityOfADelayedJob) {
+  QueueOptions o;
+  o.priority_levels = 2;
+  QueueId q = Create(o);
+  JobId d = Put(q, "d", 1, 10);
+  Put(q, "r", 1);
+  EXPECT_EQ(engine_->set_priority(q, d, 0), Code::ok);
+  clock_.advance_ms(10);
+  EXPECT_EQ(engine_->reserve(q)->payload.view(), "d");
+}
+
+TEST_F(OpsTest, SetDelayMovesBetweenReadyAndDelayed) {
+  QueueId q = Create();
+  JobId a = Put(q, "a");
+  EXPECT_EQ(engine_->set_delay(q, a, 30), Code::ok);
+  EXPECT_EQ(Counts(q).delayed, 1u);
+  EXPECT_EQ(engine_->reserve(q).code(), Code::empty);
+  clock_.advance_ms(29);
+  EXPECT_EQ(engine_->reserve(q).code(), Code::empty);
+  EXPECT_EQ(engine_->set_delay(q, a, 0), Code::ok) << "ready now";
+  ReservedJob j = engine_->reserve(q).value();
+  EXPECT_EQ(j.id, a);
+  EXPECT_EQ(engine_->set_delay(q, a, 5), Code::no_such_job) << "leased";
+  EXPECT_EQ(engine_->set_delay(q, a, delay_ms_max + 1), Code::invalid_argument);
+}
+
+TEST_F(OpsTest, MovingAReadyJobNeedsAUnitOfCapacity) {
+  QueueOptions o;
+  o.capacity_jobs_max = 1;
+  o.priority_levels = 2;
+  QueueId q = Create(o);
+  JobId a = Put(q, "a", 1);
+  EXPECT_EQ(engine_->set_priority(q, a, 0), Code::full);
+  EXPECT_EQ(engine_->inspect(q, a)->priority, 1u) << "a refused move changes nothing";
+}
+
+// ---------------------------------------------------------------- ordering
+
+TEST(OpsOrdering, StrictFifoGivesOneTotalOrderAcrossProducers) {
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(Engine::open({.shards = 2}, &e).ok());
+  QueueOptions o;
+  o.ordering = Ordering::fifo;
+  o.capacity_jobs_max = 1 << 16;
+  QueueId q = e->create_queue("fifo", o).value();
+  // The producers take a ticket and enqueue under one mutex, so the order of
+  // the enqueue calls is the ticket order; the queue must hand jobs out in it.
+  std::mutex mu;
+  std::uint64_t ticket = 0;
+  constexpr int per_producer = 5000;
+  std::vector<std::thread> producers;
+  for (int p = 0; p < 3; ++p) {
+    producers.emplace_back([&] {
+      for (int i = 0; i < per_producer; ++i) {
+        std::lock_guard<std::mutex> lock(mu);
+        std::string payload = std::to_string(ticket++);
+        ASSERT_TRUE(e->enqueue(q, {.payload = payload}).ok());
+      }
+    });
+  }
+  std::uint64_t expected = 0;
+  while (expected < 3 * per_producer) {
+    Result<ReservedJob> j = e->reserve(q);
+    if (!j.ok()) {
+      std::this_thread::yield();
+      continue;
+    }
+    ASSERT_EQ(j->payload.str(), std::to_string(expected));
+    ++expected;
+    ASSERT_EQ(e->ack(q, j->lease()), Code::ok);
+  }
+  for (auto& t : producers) t.join();
+}
+
+// ---------------------------------------------------------------- caps
+
+TEST_F(OpsTest, LeasedMaxCapsJobsLeasedAtOnce) {
+  QueueOptions o;
+  o.leased_max = 2;
+  QueueId q = Create(o);
+  for (int i = 0; i < 5; ++i) Put(q, "x");
+  ReservedJob out[5];
+  BatchResult r = engine_->reserve_batch(q, out);
+  EXPECT_EQ(r.count, 2u);
+  EXPECT_EQ(engine_->reserve(q).code(), Code::leased_full);
+  ASSERT_EQ(engine_->ack(q, out[0].lease()), Code::ok);
+  ReservedJob third = engine_->reserve(q, 10).value();
+  EXPECT_EQ(engine_->reserve(q).code(), Code::leased_full);
+  clock_.advance_ms(10);  // the third lease expires: a place frees up
+  EXPECT_TRUE(engine_->reserve(q).ok());
+  ASSERT_EQ(engine_->nack(q, out[1].lease(), 0), Code::ok);
+  EXPECT_TRUE(engine_->reserve(q).ok());
+  (void)third;
+}
+
+TEST_F(OpsTest, RateLimitOnTheVirtualClock) {
+  QueueOptions o;
+  o.rate_limit = {.tokens_per_interval = 10, .interval_ms = 1000, .burst_tokens = 4};
+  QueueId q = Create(o);
+  for (int i = 0; i < 20; ++i) Put(q, "x");
+  ReservedJob out[8];
+  EXPECT_EQ(engine_->reserve_batch(q, out).count, 4u) << "the burst";
+  EXPECT_EQ(engine_->reserve(q).code(), Code::rate_limited);
+  clock_.advance_ms(99);
+  EXPECT_EQ(engine_->reserve(q).code(), Code::rate_limited);
+  clock_.advance_ms(1);  // one token per 100 ms
+  EXPECT_TRUE(engine_->reserve(q).ok());
+  EXPECT_EQ(engine_->reserve(q).code(), Code::rate_limited);
+  clock_.advance_ms(1000);
+  EXPECT_EQ(engine_->reserve_batch(q, out).count, 4u) << "refilled to the burst, no more";
+  EXPECT_GE(Counts(q).rate_limited, 3u);
+}
+
+TEST_F(OpsTest, RateLimitTokensAreNotSpentOnAnEmptyQueue) {
+  QueueOptions o;
+  o.rate_limit = {.tokens_per_interval = 2, .interval_ms = 1000, .burst_tokens = 2};
+  QueueId q = Create(o);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(engine_->reserve(q).code(), Code::empty);
+  Put(q, "a");
+  Put(q, "b");
+  EXPECT_TRUE(engine_->reserve(q).ok());
+  EXPECT_TRUE(engine_->reserve(q).ok());
+}
+
+TEST_F(OpsTest, BadCapOptionsAreRefused) {
+  QueueOptions o;
+  o.rate_limit = {.tokens_per_interval = 1, .interval_ms = 0};
+  EXPECT_EQ(engine_->create_queue("a", o).code(), Code::invalid_argument);
+  o = {};
+  o.leased_max = capacity_jobs_limit + 1;
+  EXPECT_EQ(engine_->create_queue("b", o).code(), Code::invalid_argument);
+  o = {};
+  o.ordering = static_cast<Ordering>(7);
+  EXPECT_EQ(engine_->create_queue("c", o).code(), Code::invalid_argument);
+}
+
+}  // namespace
+}  // namespace hotq
