@@ -457,6 +457,20 @@ DedupTable::Claim DedupTable::restore(std::string_view key, std::uint64_t id,
   return claim_or_restore(key, 0, id, expires_ns, nullptr);
 }
 
+bool DedupTable::find(std::string_view key, std::uint64_t now_ns, std::uint64_t* existing) {
+  HOTQ_CHECK(!key.empty() && key.size() <= dedup_key_bytes_max);
+  HOTQ_CHECK(existing != nullptr);
+  const std::uint64_t h = hash_(key);
+  Stripe& s = stripes_[h >> (64 - dedup_stripe_bits)];
+  MutexLock lock(s.mu);
+  // Judged at the stripe's clock, as claim does; changes nothing.
+  const std::uint64_t t = std::max(now_ns, s.clock_ns.load(std::memory_order_relaxed));
+  const std::uint64_t i = s.find(key, h & hs_mask);
+  if (i == no_slot || s.record(i)[2] <= t) return false;
+  *existing = s.record(i)[1];
+  return true;
+}
+
 bool DedupTable::release(std::string_view key, std::uint64_t id) {
   HOTQ_CHECK(!key.empty() && key.size() <= dedup_key_bytes_max);
   HOTQ_CHECK(id != 0);

@@ -133,6 +133,9 @@ class DedupTable {
   // Forgets key if it is held (expired or not) and maps to id: the rollback
   // of an enqueue that claimed it. Returns whether it did. Key as for claim.
   bool release(std::string_view key, std::uint64_t id);
+  // Whether key is remembered and unexpired at now_ns (its id in *existing),
+  // changing nothing: lets a full queue still answer a duplicate.
+  bool find(std::string_view key, std::uint64_t now_ns, std::uint64_t* existing);
 
   // Keys unexpired at now_ns (each stripe judged at max(now_ns, its clock));
   // drops every expired record first. Locks every stripe in turn: for stats.

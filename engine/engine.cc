@@ -78,7 +78,8 @@ bool valid_queue_options(const QueueOptions& o) {
          o.payload_bytes_max <= payload_bytes_limit && o.backoff.base_ms <= delay_ms_max &&
          o.backoff.cap_ms <= delay_ms_max && o.backoff.jitter_percent <= 100 &&
          (o.ordering == Ordering::sharded || o.ordering == Ordering::fifo) &&
-         o.leased_max <= capacity_jobs_limit &&
+         o.leased_max <= capacity_jobs_limit && o.dedup_window_ms >= 1 &&
+         o.dedup_window_ms <= dedup_window_ms_max && o.dedup_keys_max <= dedup_keys_limit &&
          (o.rate_limit.tokens_per_interval == 0 ||
           (o.rate_limit.interval_ms >= 1 && o.rate_limit.interval_ms <= delay_ms_max &&
            o.rate_limit.tokens_per_interval <= rate_tokens_limit &&
@@ -211,6 +212,11 @@ Result<QueueId> Engine::Impl::create_queue(std::string_view name, const QueueOpt
   q->options = options;
   q->lease_ns_default = ms_to_ns(options.lease_ms_default);
   q->limiter.reset();
+  q->dedup.reset();
+  if (options.dedup_keys_max != 0) {
+    q->dedup = std::make_unique<engine::DedupTable>(ms_to_ns(options.dedup_window_ms),
+                                                    options.dedup_keys_max);
+  }
   if (options.rate_limit.tokens_per_interval != 0) {
     const RateLimit& rl = options.rate_limit;
     q->limiter = std::make_unique<engine::RateLimiter>(
@@ -314,7 +320,8 @@ Code Engine::Impl::drop_queue(QueueId id) {
 Code Engine::Impl::validate(const Queue& q, const EnqueueRequest& r) const {
   if (r.payload.size() > q.options.payload_bytes_max) return Code::too_large;
   if (r.priority >= q.options.priority_levels || r.delay_ms > delay_ms_max ||
-      r.attempts_max > attempts_limit || r.lease_ms > lease_ms_max) {
+      r.attempts_max > attempts_limit || r.lease_ms > lease_ms_max ||
+      r.dedup_key.size() > dedup_key_bytes_max || (!r.dedup_key.empty() && !q.dedup)) {
     return Code::invalid_argument;
   }
   return Code::ok;
@@ -322,7 +329,9 @@ Code Engine::Impl::validate(const Queue& q, const EnqueueRequest& r) const {
 
 std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
                                          std::span<const EnqueueRequest> requests,
-                                         std::span<JobId> ids) {
+                                         std::span<JobId> ids, std::span<Code> codes,
+                                         Code* stopped_by) {
+  *stopped_by = Code::full;
   const auto n = static_cast<std::int64_t>(requests.size());
   const auto cap = static_cast<std::int64_t>(q.options.capacity_jobs_max);
   // relaxed: the count only has to be exact, not ordered with the job's
@@ -337,15 +346,36 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
   SlotRef refs[batch_jobs_max];
   auto got = static_cast<std::int64_t>(shard.slab.alloc(refs, static_cast<std::uint32_t>(take)));
   if (got < take) q.jobs.fetch_sub(take - got, std::memory_order_relaxed);  // shard full
-  const auto count = static_cast<std::uint32_t>(got);
+  std::uint32_t count = static_cast<std::uint32_t>(got);
   if (count == 0) return 0;
 
   const std::uint64_t now = now_ns();
-  std::uint32_t delayed = 0;
+  // What became of each request: a job (ready or delayed), or a duplicate
+  // (its record goes back unused).
+  enum Fate : std::uint8_t { duplicate, ready, delayed };
+  Fate fate[batch_jobs_max];
+  std::uint32_t delayed_count = 0;
+  std::uint32_t duplicates = 0;
   std::uint32_t level_mask = 0;
   for (std::uint32_t i = 0; i < count; ++i) {
     const EnqueueRequest& req = requests[i];
     Record& r = record(refs[i]);
+    if (!req.dedup_key.empty()) {
+      JobId first = 0;
+      const auto claim = q.dedup->claim(req.dedup_key, now, r.id(), &first);
+      if (claim == engine::DedupTable::Claim::duplicate) {
+        fate[i] = duplicate;
+        ids[i] = first;
+        if (!codes.empty()) codes[i] = Code::duplicate;
+        ++duplicates;
+        continue;
+      }
+      if (claim == engine::DedupTable::Claim::full) {
+        *stopped_by = Code::dedup_full;
+        count = i;  // a prefix is done; the rest go back
+        break;
+      }
+    }
     r.payload = engine::payload_new(req.payload);
     r.enqueued_ns = now;
     r.queue_index = static_cast<std::uint16_t>(q.index);
@@ -355,21 +385,35 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
                                                                       : q.options.attempts_max);
     r.priority = req.priority;
     ids[i] = r.id();
+    if (!codes.empty()) codes[i] = Code::ok;
     if (req.delay_ms != 0) {
-      ++delayed;
+      fate[i] = delayed;
+      ++delayed_count;
     } else {
+      fate[i] = ready;
       level_mask |= 1u << req.priority;
     }
   }
-  if (delayed != 0) {
+  // Records not used (duplicates, and everything after a dedup_full stop)
+  // go back, with their units of capacity.
+  const std::uint32_t unused = duplicates + static_cast<std::uint32_t>(got) - count;
+  if (unused != 0) {
+    for (std::uint32_t i = 0; i < static_cast<std::uint32_t>(got); ++i) {
+      if (i >= count || fate[i] == duplicate) shard.slab.free_one(refs[i]);
+    }
+    q.jobs.fetch_sub(unused, std::memory_order_relaxed);  // relaxed: see above
+    q.space_signal.notify();
+    qs.add(engine::c_dedup_hits, duplicates);
+  }
+  if (delayed_count != 0) {
     MutexLock lock(shard.mu);
     for (std::uint32_t i = 0; i < count; ++i) {
-      if (requests[i].delay_ms == 0) continue;
+      if (fate[i] != delayed) continue;
       Record& r = record(refs[i]);
       r.state.store(RecordState::delayed, std::memory_order_relaxed);  // relaxed: under mu
       schedule_locked(shard, q, r, saturating_add(now, ms_to_ns(requests[i].delay_ms)));
     }
-    qs.add(engine::g_delayed, delayed);
+    qs.add(engine::g_delayed, delayed_count);
   }
   // Ready jobs go to the home shard's ring of their level, in request order.
   Handle handles[batch_jobs_max];
@@ -378,26 +422,29 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
     level_mask &= level_mask - 1;
     std::size_t m = 0;
     for (std::uint32_t i = 0; i < count; ++i) {
-      if (requests[i].delay_ms != 0 || requests[i].priority != level) continue;
+      if (fate[i] != ready || requests[i].priority != level) continue;
       Record& r = record(refs[i]);
       r.set_ready_since(now);
+      handles[m++] = engine::make_handle(++r.nonce, refs[i]);
       // release: a consumer that pops the handle and then reads the state
       // (acquire) sees the whole record, its nonce included.
       r.state.store(RecordState::ready, std::memory_order_release);
-      handles[m++] = engine::make_handle(++r.nonce, refs[i]);
     }
     // Counted before the push, so the gauge never dips below zero.
     qs.add(static_cast<Counter>(engine::g_ready0 + level), static_cast<std::int64_t>(m));
     push_all(ring_for(q, home, level), handles, m);
   }
-  if (count > delayed) q.ready_signal.notify();
-  qs.add(engine::c_enqueued, count);
+  const std::uint32_t jobs_made = count - duplicates;
+  if (jobs_made > delayed_count) q.ready_signal.notify();
+  if (jobs_made != 0) qs.add(engine::c_enqueued, jobs_made);
   return count;
 }
 
 BatchResult Engine::Impl::enqueue(QueueId id, std::span<const EnqueueRequest> requests,
-                                  std::span<JobId> ids, std::uint64_t timeout_ms, bool wait) {
+                                  std::span<JobId> ids, std::span<Code> codes,
+                                  std::uint64_t timeout_ms, bool wait) {
   HOTQ_CHECK(ids.size() >= requests.size());
+  HOTQ_CHECK(codes.empty() || codes.size() >= requests.size());
   if (requests.size() > batch_jobs_max) return {Code::invalid_argument, 0};
   std::uint32_t done = 0;
   std::uint64_t deadline = 0;
@@ -411,8 +458,22 @@ BatchResult Engine::Impl::enqueue(QueueId id, std::span<const EnqueueRequest> re
           if (Code c = validate(g.queue(), r); c != Code::ok) return {c, 0};
         }
       }
-      done += enqueue_some(g.queue(), g.shard(), requests.subspan(done), ids.subspan(done));
+      Code stopped_by = Code::full;
+      done += enqueue_some(g.queue(), g.shard(), requests.subspan(done), ids.subspan(done),
+                           codes.empty() ? codes : codes.subspan(done), &stopped_by);
+      // A full queue still answers duplicates of keys it remembers, so an
+      // idempotent producer's retry is not refused for lack of room.
+      while (stopped_by == Code::full && done < requests.size() &&
+             !requests[done].dedup_key.empty()) {
+        JobId first = 0;
+        if (!g.queue().dedup->find(requests[done].dedup_key, now_ns(), &first)) break;
+        ids[done] = first;
+        if (!codes.empty()) codes[done] = Code::duplicate;
+        g.shard().add(engine::c_dedup_hits, 1);
+        ++done;
+      }
       if (done == requests.size()) return {Code::ok, done};
+      if (stopped_by != Code::full) return {stopped_by, done};
       if (!wait) {
         g.shard().add(engine::c_rejected_full, static_cast<std::int64_t>(requests.size() - done));
         return {Code::full, done};
@@ -1195,20 +1256,24 @@ Code Engine::drop_queue(QueueId queue) { return impl_->drop_queue(queue); }
 
 Result<JobId> Engine::enqueue(QueueId queue, const EnqueueRequest& request) {
   JobId id = 0;
-  BatchResult r = impl_->enqueue(queue, {&request, 1}, {&id, 1}, 0, false);
-  if (r.count == 1) return id;
-  return r.code;
+  Code code = Code::ok;
+  BatchResult r = impl_->enqueue(queue, {&request, 1}, {&id, 1}, {&code, 1}, 0, false);
+  if (r.count != 1) return r.code;
+  if (code == Code::duplicate) return Result<JobId>(Code::duplicate, id);
+  return id;
 }
 Result<JobId> Engine::enqueue_wait(QueueId queue, const EnqueueRequest& request,
                                    std::uint64_t timeout_ms) {
   JobId id = 0;
-  BatchResult r = impl_->enqueue(queue, {&request, 1}, {&id, 1}, timeout_ms, true);
-  if (r.count == 1) return id;
-  return r.code;
+  Code code = Code::ok;
+  BatchResult r = impl_->enqueue(queue, {&request, 1}, {&id, 1}, {&code, 1}, timeout_ms, true);
+  if (r.count != 1) return r.code;
+  if (code == Code::duplicate) return Result<JobId>(Code::duplicate, id);
+  return id;
 }
 BatchResult Engine::enqueue_batch(QueueId queue, std::span<const EnqueueRequest> requests,
-                                  std::span<JobId> ids) {
-  return impl_->enqueue(queue, requests, ids, 0, false);
+                                  std::span<JobId> ids, std::span<Code> codes) {
+  return impl_->enqueue(queue, requests, ids, codes, 0, false);
 }
 
 Result<ReservedJob> Engine::reserve(QueueId queue, std::uint64_t lease_ms) {

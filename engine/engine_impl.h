@@ -38,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/dedup_table.h"
 #include "engine/job_table.h"
 #include "engine/mutex.h"
 #include "engine/rate_limiter.h"
@@ -98,6 +99,7 @@ struct Queue {
   QueueOptions options;
   std::uint64_t lease_ns_default = 0;
   std::unique_ptr<RateLimiter> limiter;  // null: no rate limit
+  std::unique_ptr<DedupTable> dedup;     // null: dedup off (dedup_keys_max 0)
 
   // release/acquire: pause()/resume() publish the flag to reserve.
   alignas(64) std::atomic<bool> paused{false};
@@ -155,7 +157,8 @@ class Engine::Impl {
   Code drop_queue(QueueId queue);
 
   BatchResult enqueue(QueueId queue, std::span<const EnqueueRequest> requests,
-                      std::span<JobId> ids, std::uint64_t timeout_ms, bool wait);
+                      std::span<JobId> ids, std::span<Code> codes, std::uint64_t timeout_ms,
+                      bool wait);
   BatchResult reserve(QueueId queue, std::span<ReservedJob> out, std::uint64_t lease_ms,
                       std::uint64_t timeout_ms, bool wait);
   enum class Settle : std::uint8_t { ack, nack, fail, extend };
@@ -188,8 +191,11 @@ class Engine::Impl {
   std::uint64_t now_ns() const { return clock_->now_ns(); }
 
   Code validate(const engine::Queue& q, const EnqueueRequest& r) const;
+  // Enqueues a prefix of requests (jobs or duplicates); stops early when the
+  // queue is full (*stopped_by = full) or the dedup table is (dedup_full).
   std::uint32_t enqueue_some(engine::Queue& q, engine::QueueShard& qs,
-                             std::span<const EnqueueRequest> requests, std::span<JobId> ids);
+                             std::span<const EnqueueRequest> requests, std::span<JobId> ids,
+                             std::span<Code> codes, Code* stopped_by);
   std::uint32_t reserve_some(engine::Queue& q, engine::QueueShard& qs, std::span<ReservedJob> out,
                              std::uint64_t lease_ms, Code* why_none);
   // Leases the job of handle into out; false if the handle is outdated.

@@ -379,5 +379,115 @@ TEST_F(OpsTest, BadCapOptionsAreRefused) {
   EXPECT_EQ(engine_->create_queue("c", o).code(), Code::invalid_argument);
 }
 
+// ---------------------------------------------------------------- dedup
+
+TEST_F(OpsTest, DuplicateInsideTheWindowReturnsTheFirstId) {
+  QueueOptions o;
+  o.dedup_window_ms = 1000;
+  QueueId q = Create(o);
+  Result<JobId> first = engine_->enqueue(q, {.payload = "a", .dedup_key = "order-17"});
+  ASSERT_TRUE(first.ok());
+  Result<JobId> again = engine_->enqueue(q, {.payload = "b", .dedup_key = "order-17"});
+  EXPECT_EQ(again.code(), Code::duplicate);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again.value(), first.value());
+  QueueCounts c = Counts(q);
+  EXPECT_EQ(c.ready, 1u) << "the duplicate enqueued nothing";
+  EXPECT_EQ(c.enqueued, 1u);
+  EXPECT_EQ(c.dedup_hits, 1u);
+  // Also after the first job completed (SQS FIFO semantics).
+  ReservedJob j = engine_->reserve(q).value();
+  ASSERT_EQ(engine_->ack(q, j.lease()), Code::ok);
+  clock_.advance_ms(999);
+  EXPECT_EQ(engine_->enqueue(q, {.payload = "c", .dedup_key = "order-17"}).code(),
+            Code::duplicate);
+  // At the end of the window the key is new again.
+  clock_.advance_ms(1);
+  Result<JobId> later = engine_->enqueue(q, {.payload = "d", .dedup_key = "order-17"});
+  ASSERT_TRUE(later.ok());
+  EXPECT_NE(later.value(), first.value());
+}
+
+TEST_F(OpsTest, DuplicatesTakeNoCapacity) {
+  QueueOptions o;
+  o.capacity_jobs_max = 1;
+  QueueId q = Create(o);
+  ASSERT_TRUE(engine_->enqueue(q, {.payload = "a", .dedup_key = "k"}).ok());
+  EXPECT_EQ(engine_->enqueue(q, {.payload = "a", .dedup_key = "k"}).code(), Code::duplicate);
+  EXPECT_EQ(engine_->enqueue(q, {.payload = "b", .dedup_key = "other"}).code(), Code::full);
+  EXPECT_EQ(engine_->enqueue(q, {.payload = "a", .dedup_key = "k"}).code(), Code::duplicate)
+      << "a duplicate of a held job is answered even when the queue is full";
+}
+
+TEST_F(OpsTest, DedupCapIsANamedRefusalNotSilentLoss) {
+  QueueOptions o;
+  o.dedup_window_ms = 100;
+  o.dedup_keys_max = 2;
+  QueueId q = Create(o);
+  ASSERT_TRUE(engine_->enqueue(q, {.payload = "1", .dedup_key = "k1"}).ok());
+  ASSERT_TRUE(engine_->enqueue(q, {.payload = "2", .dedup_key = "k2"}).ok());
+  EXPECT_EQ(engine_->enqueue(q, {.payload = "3", .dedup_key = "k3"}).code(), Code::dedup_full);
+  EXPECT_EQ(Counts(q).ready, 2u) << "refused, nothing enqueued";
+  EXPECT_EQ(engine_->enqueue(q, {.payload = "1", .dedup_key = "k1"}).code(), Code::duplicate)
+      << "known keys still deduplicate at the cap";
+  EXPECT_TRUE(engine_->enqueue(q, {.payload = "x"}).ok()) << "jobs without a key are unaffected";
+  clock_.advance_ms(100);  // k1 and k2 expire: room again
+  EXPECT_TRUE(engine_->enqueue(q, {.payload = "3", .dedup_key = "k3"}).ok());
+}
+
+TEST_F(OpsTest, DedupInsideOneBatch) {
+  QueueId q = Create();
+  std::vector<EnqueueRequest> reqs = {{.payload = "a", .dedup_key = "k1"},
+                                      {.payload = "b", .dedup_key = "k2"},
+                                      {.payload = "c", .dedup_key = "k1"},
+                                      {.payload = "d"}};
+  std::vector<JobId> ids(4);
+  std::vector<Code> codes(4);
+  BatchResult r = engine_->enqueue_batch(q, reqs, ids, codes);
+  EXPECT_EQ(r.code, Code::ok);
+  EXPECT_EQ(r.count, 4u);
+  EXPECT_EQ(codes[0], Code::ok);
+  EXPECT_EQ(codes[1], Code::ok);
+  EXPECT_EQ(codes[2], Code::duplicate);
+  EXPECT_EQ(codes[3], Code::ok);
+  EXPECT_EQ(ids[2], ids[0]);
+  EXPECT_EQ(Counts(q).ready, 3u);
+}
+
+TEST_F(OpsTest, DedupFullStopsABatchWithAPrefix) {
+  QueueOptions o;
+  o.dedup_keys_max = 1;
+  QueueId q = Create(o);
+  std::vector<EnqueueRequest> reqs = {{.payload = "a", .dedup_key = "k1"},
+                                      {.payload = "b"},
+                                      {.payload = "c", .dedup_key = "k2"},
+                                      {.payload = "d"}};
+  std::vector<JobId> ids(4);
+  BatchResult r = engine_->enqueue_batch(q, reqs, ids);
+  EXPECT_EQ(r.code, Code::dedup_full);
+  EXPECT_EQ(r.count, 2u);
+  EXPECT_EQ(Counts(q).ready, 2u);
+  EXPECT_EQ(engine_->enqueue(q, {.payload = "e"}).code(), Code::ok) << "capacity was given back";
+}
+
+TEST_F(OpsTest, BadDedupKeysAndOptionsAreRefused) {
+  QueueOptions off;
+  off.dedup_keys_max = 0;
+  QueueId q = engine_->create_queue("nodedup", off).value();
+  EXPECT_EQ(engine_->enqueue(q, {.payload = "a", .dedup_key = "k"}).code(), Code::invalid_argument);
+  QueueId d = Create();
+  std::string long_key(dedup_key_bytes_max + 1, 'k');
+  EXPECT_EQ(engine_->enqueue(d, {.payload = "a", .dedup_key = long_key}).code(),
+            Code::invalid_argument);
+  long_key.pop_back();
+  EXPECT_TRUE(engine_->enqueue(d, {.payload = "a", .dedup_key = long_key}).ok());
+  QueueOptions o;
+  o.dedup_window_ms = dedup_window_ms_max + 1;
+  EXPECT_EQ(engine_->create_queue("w", o).code(), Code::invalid_argument);
+  o = {};
+  o.dedup_keys_max = dedup_keys_limit + 1;
+  EXPECT_EQ(engine_->create_queue("k", o).code(), Code::invalid_argument);
+}
+
 }  // namespace
 }  // namespace hotq

@@ -31,7 +31,7 @@ TEST(Status, ErrorCarriesCodeAndMessage) {
 TEST(Status, EveryCodeHasADistinctName) {
   const Code all[] = {Code::ok, Code::full, Code::empty, Code::timed_out, Code::too_large,
                       Code::no_such_queue, Code::closed, Code::stale_lease, Code::duplicate,
-                      Code::paused, Code::rate_limited, Code::no_such_job, Code::leased_full,
+                      Code::paused, Code::rate_limited, Code::no_such_job, Code::leased_full, Code::dedup_full,
                       Code::invalid_argument, Code::already_exists, Code::limit_exceeded,
                       Code::io_error, Code::no_space, Code::corruption, Code::locked,
                       Code::wal_failed, Code::internal};
@@ -53,6 +53,16 @@ TEST(Result, HoldsValueOrCode) {
   Result<int> bad = Code::full;
   EXPECT_FALSE(bad.ok());
   EXPECT_EQ(bad.code(), Code::full);
+}
+
+TEST(Result, ADuplicateCarriesTheOriginalValue) {
+  Result<int> dup(Code::duplicate, 7);
+  EXPECT_FALSE(dup.ok());
+  EXPECT_TRUE(dup.has_value());
+  EXPECT_EQ(dup.code(), Code::duplicate);
+  EXPECT_EQ(dup.value(), 7);
+  Result<int> bad = Code::full;
+  EXPECT_FALSE(bad.has_value());
 }
 
 TEST(ResultDeathTest, ValueOfAnErrorAborts) {

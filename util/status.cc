@@ -17,6 +17,7 @@ const char* code_name(Code code) noexcept {
     case Code::rate_limited: return "rate_limited";
     case Code::no_such_job: return "no_such_job";
     case Code::leased_full: return "leased_full";
+    case Code::dedup_full: return "dedup_full";
     case Code::invalid_argument: return "invalid_argument";
     case Code::already_exists: return "already_exists";
     case Code::limit_exceeded: return "limit_exceeded";

@@ -115,19 +115,22 @@ class HOTQ_API Engine {
   Code drop_queue(QueueId queue);
 
   // ---------------------------------------------------------------- enqueue
-  // The job's id, or: full (at once), too_large, invalid_argument (priority,
-  // delay or override out of range), no_such_queue, closed.
+  // The job's id, or: duplicate (with the first job's id: has_value()),
+  // full (at once), too_large, dedup_full, invalid_argument (priority, delay,
+  // override or dedup key out of range), no_such_queue, closed.
   Result<JobId> enqueue(QueueId queue, const EnqueueRequest& request);
   // Like enqueue, but waits up to timeout_ms (engine clock) for room:
   // timed_out instead of full.
   Result<JobId> enqueue_wait(QueueId queue, const EnqueueRequest& request,
                              std::uint64_t timeout_ms);
-  // Enqueues requests in order; ids[i] receives the id of requests[i].
-  // Every request is validated first: one invalid request refuses the whole
-  // batch (count 0). Otherwise a prefix is enqueued; code is full when room
-  // ran out. At most batch_jobs_max requests; ids.size() >= requests.size().
+  // Enqueues requests in order; ids[i] receives the id of requests[i] (for
+  // a duplicate, the first job's id) and, if codes is given, codes[i] ok or
+  // duplicate. Every request is validated first: one invalid request refuses
+  // the whole batch (count 0). Otherwise a prefix is done; code is full or
+  // dedup_full when it stopped early. At most batch_jobs_max requests;
+  // ids.size() (and codes.size(), if not empty) >= requests.size().
   BatchResult enqueue_batch(QueueId queue, std::span<const EnqueueRequest> requests,
-                            std::span<JobId> ids);
+                            std::span<JobId> ids, std::span<Code> codes = {});
 
   // ---------------------------------------------------------------- reserve
   // Leases the most urgent ready job for lease_ms (0: the job's own lease or

@@ -129,11 +129,16 @@ struct ReservedJob {
 // What enqueue takes. The payload bytes are copied into engine-owned memory
 // before enqueue returns.
 struct EnqueueRequest {
-  std::string_view payload;
+  std::string_view payload{};
   std::uint8_t priority = 0;        // 0 (most urgent) .. priority_levels-1
   std::uint64_t delay_ms = 0;       // ready after this long; 0..delay_ms_max
   std::uint32_t attempts_max = 0;   // 0: the queue's attempts_max
   std::uint64_t lease_ms = 0;       // 0: the lease reserve asks for, or the queue's default
+  // Idempotent enqueue: within the queue's dedup window, a second enqueue
+  // with the same key enqueues nothing and answers Code::duplicate with the
+  // first job's id, also after that job completed. Empty: no dedup.
+  // 0..dedup_key_bytes_max bytes.
+  std::string_view dedup_key{};
 };
 
 // A job in the dead-letter set.

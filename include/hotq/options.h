@@ -116,6 +116,14 @@ struct QueueOptions {
   // concurrency); a reserve beyond it returns Code::leased_full. 0: no cap.
   std::uint64_t leased_max = 0;
   RateLimit rate_limit;
+  // Dedup (EnqueueRequest::dedup_key): how long a key is remembered after
+  // its first enqueue (1..dedup_window_ms_max), and how many keys at most
+  // (0..dedup_keys_limit; 0 turns dedup off: a key is refused with
+  // invalid_argument). At dedup_keys_max unexpired keys, an enqueue with a
+  // new key is refused with Code::dedup_full: dedup is never silently lost.
+  // Memory: about 60-90 bytes per key plus the key (docs/performance.md).
+  std::uint64_t dedup_window_ms = dedup_window_ms_default;
+  std::uint64_t dedup_keys_max = 1u << 20;
 };
 
 // ---------------------------------------------------------------- engines

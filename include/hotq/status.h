@@ -43,6 +43,7 @@ enum class Code : std::uint8_t {
   rate_limited = 10,   // the queue's reserve rate limit has no token now
   no_such_job = 11,    // no live job by that id (or not in the asked state)
   leased_full = 12,    // the queue's leased_max jobs are leased already
+  dedup_full = 13,     // the queue remembers dedup_keys_max keys: none can be added now
 
   // Caller errors: the request was refused, nothing changed.
   invalid_argument = 32,
@@ -99,12 +100,18 @@ class [[nodiscard]] Result {
   Result(Code code) noexcept : code_(code) {  // NOLINT
     if (code == Code::ok) detail::check_failed("Result(Code::ok) without a value", __FILE__, __LINE__);
   }
+  // An outcome other than ok that still carries a value: Code::duplicate
+  // carries the id of the job enqueued first with the same dedup key.
+  Result(Code code, T value) noexcept(std::is_nothrow_move_constructible_v<T>)
+      : code_(code), value_(std::move(value)), has_value_(true) {}
 
   bool ok() const noexcept { return code_ == Code::ok; }
   Code code() const noexcept { return code_; }
+  // ok(), or an outcome that carries a value (see above).
+  bool has_value() const noexcept { return has_value_; }
 
-  // Precondition: ok(). Checked always: reading a failed Result's value is a
-  // programmer error.
+  // Precondition: has_value(). Checked always: reading a failed Result's
+  // value is a programmer error.
   T& value() & { check_ok(); return value_; }
   const T& value() const& { check_ok(); return value_; }
   T&& value() && { check_ok(); return std::move(value_); }
@@ -113,10 +120,11 @@ class [[nodiscard]] Result {
 
  private:
   void check_ok() const {
-    if (code_ != Code::ok) detail::check_failed("Result::value() on an error", __FILE__, __LINE__);
+    if (!has_value_) detail::check_failed("Result::value() on an error", __FILE__, __LINE__);
   }
   Code code_ = Code::ok;
   T value_{};
+  bool has_value_ = code_ == Code::ok;
 };
 
 }  // namespace hotq
