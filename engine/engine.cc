@@ -496,8 +496,8 @@ BatchResult Engine::Impl::enqueue(QueueId id, std::span<const EnqueueRequest> re
 
 // ------------------------------------------------------------------ reserve
 
-bool Engine::Impl::lease_locked(Shard& shard, Queue& q, Handle handle, std::uint64_t lease_ms,
-                                std::uint64_t now, ReservedJob& out) {
+bool Engine::Impl::lease_locked(Shard& shard, Queue& q, QueueShard& qs, Handle handle,
+                                std::uint64_t lease_ms, std::uint64_t now, ReservedJob& out) {
   const SlotRef ref = engine::slot_of(handle);
   Record& r = record(ref);
   // A handle is outdated when its job was cancelled, re-prioritised or
@@ -509,6 +509,7 @@ bool Engine::Impl::lease_locked(Shard& shard, Queue& q, Handle handle, std::uint
   r.state.store(RecordState::leased, std::memory_order_relaxed);  // relaxed: under mu
   ++r.nonce;
   if (r.attempts < UINT16_MAX) ++r.attempts;
+  if (r.attempts == 1 && now >= r.enqueued_ns) qs.wait_hist.record(now - r.enqueued_ns);
   const std::uint64_t lease_ns = lease_ms != 0     ? ms_to_ns(lease_ms)
                                  : r.lease_ms != 0 ? ms_to_ns(r.lease_ms)
                                                    : q.lease_ns_default;
@@ -521,6 +522,7 @@ bool Engine::Impl::lease_locked(Shard& shard, Queue& q, Handle handle, std::uint
   out.attempt = r.attempts;
   out.priority = r.priority;
   out.lease_deadline_ns = deadline;
+  out.reserved_ns = now;
   out.payload = Payload::adopt(r.payload);
   return true;
 }
@@ -586,7 +588,7 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
       Shard& shard = *shards_[engine::slot_shard(engine::slot_of(handles[i]))];
       MutexLock lock(shard.mu);
       do {
-        if (lease_locked(shard, q, handles[i], lease_ms, now, out[got + leased_here])) {
+        if (lease_locked(shard, q, qs, handles[i], lease_ms, now, out[got + leased_here])) {
           // Ready gauges count live handles: this one leaves its level.
           qs.add(static_cast<Counter>(engine::g_ready0 + out[got + leased_here].priority), -1);
           ++leased_here;
@@ -716,6 +718,9 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
     case Settle::ack:
       r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
       qs.add(engine::c_completed, 1);
+      if (lease.reserved_ns != 0 && lease.reserved_ns <= now) {
+        qs.run_hist.record(now - lease.reserved_ns);
+      }
       leave_leased(q, qs);
       freed.push_back(ref);
       break;
@@ -1191,38 +1196,98 @@ Result<std::uint64_t> Engine::Impl::dead_op(QueueId id, DeadOp op, std::span<con
   return static_cast<std::uint64_t>(refs.size());
 }
 
-Result<QueueCounts> Engine::Impl::counts(QueueId id) {
-  Guard g(*this, id);
-  if (!g.ok()) return g.code();
-  poll_timers(now_ns(), UINT64_MAX);
-  Queue& q = g.queue();
+void Engine::Impl::collect(Queue& q, std::uint64_t now, QueueStats& stats,
+                           LatencyHistogram::Snapshot& wait, LatencyHistogram::Snapshot& run) {
   std::array<std::int64_t, engine::counter_count> sum{};
   for (std::uint32_t s = 0; s < shard_count_; ++s) {
     for (std::uint32_t c = 0; c < engine::counter_count; ++c) {
       sum[c] += q.shards[s].counters[c].load(std::memory_order_relaxed);  // relaxed: statistics
     }
+    q.shards[s].wait_hist.add_to(wait);
+    q.shards[s].run_hist.add_to(run);
   }
   auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(std::max<std::int64_t>(v, 0)); };
-  QueueCounts out;
-  out.delayed = u(sum[engine::g_delayed]);
-  out.leased = u(sum[engine::g_leased]);
-  out.dead = u(sum[engine::g_dead]);
+  QueueCounts& out = stats.counts;
+  out.delayed += u(sum[engine::g_delayed]);
+  out.leased += u(sum[engine::g_leased]);
+  out.dead += u(sum[engine::g_dead]);
   for (std::uint32_t level = 0; level < q.options.priority_levels; ++level) {
-    out.ready_by_priority[level] = u(sum[engine::g_ready0 + level]);
-    out.ready += out.ready_by_priority[level];
+    out.ready_by_priority[level] += u(sum[engine::g_ready0 + level]);
+    out.ready += u(sum[engine::g_ready0 + level]);
   }
-  out.rate_limited = u(sum[engine::c_rate_limited]);
-  out.dedup_hits = u(sum[engine::c_dedup_hits]);
-  out.cancelled = u(sum[engine::c_cancelled]);
-  out.purged = u(sum[engine::c_purged]);
-  out.enqueued = u(sum[engine::c_enqueued]);
-  out.completed = u(sum[engine::c_completed]);
-  out.retried = u(sum[engine::c_retried]);
-  out.failed = u(sum[engine::c_failed]);
-  out.expired = u(sum[engine::c_expired]);
-  out.dead_lettered = u(sum[engine::c_dead_lettered]);
-  out.redriven = u(sum[engine::c_redriven]);
-  out.rejected_full = u(sum[engine::c_rejected_full]);
+  out.enqueued += u(sum[engine::c_enqueued]);
+  out.completed += u(sum[engine::c_completed]);
+  out.retried += u(sum[engine::c_retried]);
+  out.failed += u(sum[engine::c_failed]);
+  out.expired += u(sum[engine::c_expired]);
+  out.dead_lettered += u(sum[engine::c_dead_lettered]);
+  out.redriven += u(sum[engine::c_redriven]);
+  out.rejected_full += u(sum[engine::c_rejected_full]);
+  out.rate_limited += u(sum[engine::c_rate_limited]);
+  out.dedup_hits += u(sum[engine::c_dedup_hits]);
+  out.cancelled += u(sum[engine::c_cancelled]);
+  out.purged += u(sum[engine::c_purged]);
+  // The oldest ready job sits at the head of some ring: look at each head.
+  for (std::uint32_t s = 0; s < shard_count_; ++s) {
+    for (const auto& ring : q.shards[s].rings) {
+      Handle h = 0;
+      if (!ring || !ring->try_peek(h)) continue;
+      const SlotRef ref = engine::slot_of(h);
+      Shard& shard = *shards_[engine::slot_shard(ref)];
+      MutexLock lock(shard.mu);
+      const Record& r = record(ref);
+      if (r.state.load(std::memory_order_acquire) != RecordState::ready ||
+          r.nonce != engine::nonce_of(h) || r.ready_since_ns() > now) {
+        continue;  // taken meanwhile, or an outdated handle
+      }
+      stats.oldest_ready_age_ns = std::max(stats.oldest_ready_age_ns, now - r.ready_since_ns());
+    }
+  }
+}
+
+namespace {
+LatencySummary summarize(const engine::LatencyHistogram::Snapshot& s) {
+  LatencySummary out;
+  out.count = s.count;
+  out.p50_ns = s.percentile(0.5);
+  out.p99_ns = s.percentile(0.99);
+  out.p999_ns = s.percentile(0.999);
+  out.max_ns = s.max_ns;
+  return out;
+}
+}  // namespace
+
+Result<QueueCounts> Engine::Impl::counts(QueueId id) {
+  Result<QueueStats> s = stats(id);
+  if (!s.ok()) return s.code();
+  return s->counts;
+}
+
+Result<QueueStats> Engine::Impl::stats(QueueId id) {
+  Guard g(*this, id);
+  if (!g.ok()) return g.code();
+  const std::uint64_t now = now_ns();
+  poll_timers(now, UINT64_MAX);
+  QueueStats out;
+  LatencyHistogram::Snapshot wait;
+  LatencyHistogram::Snapshot run;
+  collect(g.queue(), now, out, wait, run);
+  out.wait = summarize(wait);
+  out.run = summarize(run);
+  return out;
+}
+
+QueueStats Engine::Impl::engine_stats() {
+  const std::uint64_t now = now_ns();
+  poll_timers(now, UINT64_MAX);
+  QueueStats out;
+  LatencyHistogram::Snapshot wait;
+  LatencyHistogram::Snapshot run;
+  // The table lock keeps every queue from being dropped while it is read.
+  MutexLock lock(table_mu_);
+  for (const auto& [name, index] : names_) collect(queue_at(index), now, out, wait, run);
+  out.wait = summarize(wait);
+  out.run = summarize(run);
   return out;
 }
 
@@ -1365,6 +1430,8 @@ Result<std::uint64_t> Engine::purge_dead(QueueId queue) {
 }
 std::uint64_t Engine::run_timers() { return impl_->run_timers(); }
 Result<QueueCounts> Engine::counts(QueueId queue) { return impl_->counts(queue); }
+Result<QueueStats> Engine::stats(QueueId queue) { return impl_->stats(queue); }
+QueueStats Engine::engine_stats() { return impl_->engine_stats(); }
 
 const char* job_state_name(JobState state) noexcept {
   switch (state) {

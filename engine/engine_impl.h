@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "engine/dedup_table.h"
+#include "engine/histogram.h"
 #include "engine/job_table.h"
 #include "engine/mutex.h"
 #include "engine/rate_limiter.h"
@@ -76,6 +77,8 @@ enum Counter : std::uint32_t {
 struct alignas(64) QueueShard {
   std::atomic<std::uint32_t> in_flight{0};
   std::array<std::atomic<std::int64_t>, counter_count> counters{};
+  LatencyHistogram wait_hist;  // enqueue to first reserve
+  LatencyHistogram run_hist;   // reserve to ack
   std::array<std::unique_ptr<Ring>, priority_levels_max> rings;
 
   void add(Counter c, std::int64_t n) {
@@ -144,6 +147,8 @@ struct alignas(64) Shard {
 
 namespace hotq {
 
+using engine::LatencyHistogram;
+
 class Engine::Impl {
  public:
   explicit Impl(const EngineOptions& options);
@@ -184,6 +189,8 @@ class Engine::Impl {
                                 bool all, std::uint64_t max_jobs);
   std::uint64_t run_timers();
   Result<QueueCounts> counts(QueueId queue);
+  Result<QueueStats> stats(QueueId queue);
+  QueueStats engine_stats();
 
  private:
   class Guard;
@@ -199,8 +206,9 @@ class Engine::Impl {
   std::uint32_t reserve_some(engine::Queue& q, engine::QueueShard& qs, std::span<ReservedJob> out,
                              std::uint64_t lease_ms, Code* why_none);
   // Leases the job of handle into out; false if the handle is outdated.
-  bool lease_locked(engine::Shard& shard, engine::Queue& q, engine::Handle handle,
-                    std::uint64_t lease_ms, std::uint64_t now, ReservedJob& out)
+  bool lease_locked(engine::Shard& shard, engine::Queue& q, engine::QueueShard& qs,
+                    engine::Handle handle, std::uint64_t lease_ms, std::uint64_t now,
+                    ReservedJob& out)
       HOTQ_REQUIRES(shard.mu);
   Code settle_one(engine::Queue& q, engine::QueueShard& qs, const Lease& lease,
                   const SettleArgs& args, std::uint64_t now,
@@ -228,6 +236,10 @@ class Engine::Impl {
   std::uint64_t drain_rings(engine::Queue& q, engine::QueueShard& qs,
                             std::vector<engine::SlotRef>& freed);
   engine::Shard* shard_of_job(JobId job) const;
+  // Sums a queue's per-shard counters and histograms (the caller holds a
+  // guard, or the table lock).
+  void collect(engine::Queue& q, std::uint64_t now, QueueStats& out,
+               LatencyHistogram::Snapshot& wait, LatencyHistogram::Snapshot& run);
   static bool live_in(const engine::Queue& q, const engine::Record& r, JobId job);
   std::uint64_t earliest_due() const;
   engine::Record& record(engine::SlotRef ref) const {

@@ -108,6 +108,11 @@ class MpmcRing {
   // (0 if empty or n == 0).
   std::size_t try_pop_n(T* out, std::size_t n) noexcept;
 
+  // Copies the oldest ready item into out without removing it: false if none
+  // is ready. What it returns may be popped by another thread at once; it is
+  // a look, not a claim (the engine uses it for the age of the oldest job).
+  bool try_peek(T& out) const noexcept;
+
   // Items pushed and not yet popped, in [0, capacity()]. A snapshot that may
   // be stale by the time it returns; exact only when no call is in flight.
   std::size_t size_approx() const noexcept;
@@ -140,6 +145,19 @@ class MpmcRing {
   }
 
   std::uint64_t index_of(std::uint64_t pos) const noexcept { return pos & mask_; }
+
+  // Values are accessed through atomic_ref so that try_peek, which may read
+  // a slot while its next-lap producer writes it (and then discards what it
+  // read), is not a data race. Release/acquire on the value (plain moves on
+  // x86-64) makes try_peek's second look at seq sound: a value read from the
+  // next lap's producer carries that producer's view, in which the slot's
+  // seq has already moved on. Push and pop are still ordered by seq.
+  void store_value(std::uint64_t index, T v) noexcept {
+    std::atomic_ref<T>(slots_[index].value).store(v, std::memory_order_release);
+  }
+  T load_value(std::uint64_t index) const noexcept {
+    return std::atomic_ref<T>(slots_[index].value).load(std::memory_order_acquire);
+  }
 
   // The slot's absolute sequence number. Acquire: pairs with the release in
   // publish() of whoever last handed the slot over, so that the value (or
@@ -219,7 +237,7 @@ bool MpmcRing<T>::try_push(T v) noexcept {
       // pos is reloaded with the current tail.
       if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed,
                                       std::memory_order_relaxed)) {
-        slots_[index].value = v;
+        store_value(index, v);
         publish(index, pos + 1);  // release: the value, to its consumer
         return true;
       }
@@ -245,7 +263,7 @@ bool MpmcRing<T>::try_pop(T& out) noexcept {
       // acquire load_seq above.
       if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed,
                                       std::memory_order_relaxed)) {
-        out = slots_[index].value;
+        out = load_value(index);
         publish(index, pos + mask_ + 1);  // release: our read, before the next lap's write
         return true;
       }
@@ -257,6 +275,22 @@ bool MpmcRing<T>::try_pop(T& out) noexcept {
       pos = head_.load(std::memory_order_relaxed);
     }
   }
+}
+
+template <class T>
+bool MpmcRing<T>::try_peek(T& out) const noexcept {
+  // Relaxed: head is a guess; the slot's seq decides, before and after the
+  // read of the value, that the value belongs to position pos.
+  const std::uint64_t pos = head_.load(std::memory_order_relaxed);
+  const std::uint64_t index = index_of(pos);
+  if (load_seq(index) != pos + 1) return false;  // acquire: the value is visible
+  const T v = load_value(index);
+  // The value was the one of position pos if the slot still says so: an
+  // overwrite comes after the slot's seq moved past pos + 1, and a value read
+  // from it (acquire, see store_value) makes this load see that move.
+  if (load_seq(index) != pos + 1) return false;
+  out = v;
+  return true;
 }
 
 template <class T>
@@ -289,7 +323,7 @@ std::size_t MpmcRing<T>::try_push_n(const T* items, std::size_t n) noexcept {
                                     std::memory_order_relaxed)) {
       for (std::uint64_t k = 0; k < vacant; ++k) {
         const std::uint64_t index = index_of(pos + k);
-        slots_[index].value = items[k];
+        store_value(index, items[k]);
         publish(index, pos + k + 1);  // release: the value, to its consumer
       }
       return static_cast<std::size_t>(vacant);
@@ -329,7 +363,7 @@ std::size_t MpmcRing<T>::try_pop_n(T* out, std::size_t n) noexcept {
                                     std::memory_order_relaxed)) {
       for (std::uint64_t k = 0; k < ready; ++k) {
         const std::uint64_t index = index_of(pos + k);
-        out[k] = slots_[index].value;
+        out[k] = load_value(index);
         publish(index, pos + k + mask_ + 1);  // release: our read, before the next write
       }
       return static_cast<std::size_t>(ready);

@@ -379,6 +379,75 @@ TEST_F(OpsTest, BadCapOptionsAreRefused) {
   EXPECT_EQ(engine_->create_queue("c", o).code(), Code::invalid_argument);
 }
 
+// ---------------------------------------------------------------- stats
+
+TEST_F(OpsTest, StatsMatchWhatTheTestDid) {
+  QueueOptions o;
+  o.priority_levels = 2;
+  QueueId q = Create(o);
+  // Three jobs wait 10, 20 and 30 ms before their first reserve; c runs
+  // 5 ms, b 80 ms and a 550 ms before its ack.
+  const std::uint64_t ms = 1'000'000;
+  Put(q, "a");
+  clock_.advance_ms(10);
+  ReservedJob a = engine_->reserve(q).value();
+  Put(q, "b", 1);
+  clock_.advance_ms(20);
+  ReservedJob b = engine_->reserve(q).value();
+  Put(q, "c");
+  clock_.advance_ms(30);
+  ReservedJob c = engine_->reserve(q).value();
+  clock_.advance_ms(5);
+  ASSERT_EQ(engine_->ack(q, c.lease()), Code::ok);  // reserved at 60, acked at 65
+  clock_.advance_ms(45);
+  ASSERT_EQ(engine_->ack(q, b.lease()), Code::ok);  // reserved at 30, acked at 110
+  clock_.advance_ms(450);
+  ASSERT_EQ(engine_->ack(q, a.lease()), Code::ok);  // reserved at 10, acked at 560
+  Put(q, "waiting", 1);
+  clock_.advance_ms(7);
+  QueueStats st = engine_->stats(q).value();
+  EXPECT_EQ(st.counts.completed, 3u);
+  EXPECT_EQ(st.counts.ready_by_priority[1], 1u);
+  EXPECT_EQ(st.oldest_ready_age_ns, 7 * ms);
+  EXPECT_EQ(st.wait.count, 3u);
+  EXPECT_EQ(st.wait.max_ns, 30 * ms);
+  // Percentiles are bucket upper bounds within 1/16 above the true value.
+  EXPECT_GE(st.wait.p50_ns, 20 * ms);
+  EXPECT_LE(st.wait.p50_ns, 20 * ms + 20 * ms / 16);
+  EXPECT_EQ(st.run.count, 3u);
+  EXPECT_EQ(st.run.max_ns, 550 * ms);
+  EXPECT_GE(st.run.p50_ns, 80 * ms);
+  EXPECT_LE(st.run.p50_ns, 80 * ms + 80 * ms / 16);
+  EXPECT_EQ(st.run.p999_ns, st.run.max_ns);
+  // Engine-wide stats include this queue.
+  QueueStats all = engine_->engine_stats();
+  EXPECT_EQ(all.counts.completed, 3u);
+  EXPECT_EQ(all.wait.count, 3u);
+  EXPECT_EQ(all.oldest_ready_age_ns, 7 * ms);
+}
+
+TEST_F(OpsTest, ALeaseWithoutReserveTimeSettlesButIsNotMeasured) {
+  QueueId q = Create();
+  Put(q, "a");
+  ReservedJob j = engine_->reserve(q).value();
+  EXPECT_EQ(engine_->ack(q, Lease{j.id, j.token}), Code::ok);
+  EXPECT_EQ(engine_->stats(q)->run.count, 0u);
+}
+
+TEST_F(OpsTest, OldestReadyAgeSkipsACancelledHead) {
+  QueueId q = Create();
+  JobId a = Put(q, "a");
+  clock_.advance_ms(10);
+  Put(q, "b");
+  clock_.advance_ms(5);
+  EXPECT_EQ(engine_->stats(q)->oldest_ready_age_ns, 15'000'000u);
+  ASSERT_EQ(engine_->cancel(q, a), Code::ok);
+  EXPECT_EQ(engine_->stats(q)->oldest_ready_age_ns, 0u)
+      << "the cancelled head is skipped (b behind it is not looked at)";
+  EXPECT_EQ(engine_->reserve(q)->payload.view(), "b");
+  EXPECT_EQ(engine_->stats(q)->oldest_ready_age_ns, 0u);
+}
+
 // ---------------------------------------------------------------- dedup
 
 TEST_F(OpsTest, DuplicateInsideTheWindowReturnsTheFirstId) {

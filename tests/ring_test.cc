@@ -391,5 +391,20 @@ TEST(RingStress, TinyRingUnderContention) {
   run_conservation(/*capacity=*/2, 4, 4, kSanitized ? 10'000 : 20'000);
 }
 
+TEST(Ring, PeekShowsTheOldestWithoutTakingIt) {
+  MpmcRing<std::uint64_t> ring(4);
+  std::uint64_t v = 0;
+  EXPECT_FALSE(ring.try_peek(v));
+  ASSERT_TRUE(ring.try_push(11));
+  ASSERT_TRUE(ring.try_push(22));
+  ASSERT_TRUE(ring.try_peek(v));
+  EXPECT_EQ(v, 11u);
+  ASSERT_TRUE(ring.try_pop(v));
+  EXPECT_EQ(v, 11u);
+  ASSERT_TRUE(ring.try_peek(v));
+  EXPECT_EQ(v, 22u);
+  EXPECT_EQ(ring.size_approx(), 1u);
+}
+
 }  // namespace
 }  // namespace hotq::engine

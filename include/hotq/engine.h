@@ -76,6 +76,28 @@ struct QueueCounts {
   std::uint64_t purged = 0;         // jobs removed by purge()
 };
 
+// A latency distribution: percentiles are upper bounds, within 1/16 (6.25%)
+// of the true value (log-linear buckets), and never above max_ns.
+struct LatencySummary {
+  std::uint64_t count = 0;
+  std::uint64_t p50_ns = 0;
+  std::uint64_t p99_ns = 0;
+  std::uint64_t p999_ns = 0;
+  std::uint64_t max_ns = 0;
+};
+
+// Everything known about a queue now. Cheap enough to call often: per-shard
+// counters and histograms summed on read, plus one look at each ring's head.
+struct QueueStats {
+  QueueCounts counts;
+  // How long the oldest ready job has been ready (0 when none is): the head
+  // of each ring is looked at, so with sharded ordering it is exact per
+  // shard, and a cancelled or moved job at a head is skipped.
+  std::uint64_t oldest_ready_age_ns = 0;
+  LatencySummary wait;  // enqueue to first reserve (redriven jobs start again)
+  LatencySummary run;   // reserve to ack (leases that carry reserved_ns)
+};
+
 // One job as inspect() sees it.
 struct JobInfo {
   JobId id = 0;
@@ -209,6 +231,11 @@ class HOTQ_API Engine {
   // Counts of the queue's jobs by state and its cumulative counters. Fires due
   // timers first, so the counts are current.
   Result<QueueCounts> counts(QueueId queue);
+  // counts() plus the age of the oldest ready job and the latency histograms.
+  Result<QueueStats> stats(QueueId queue);
+  // The same over every queue of the engine (counts and histograms summed;
+  // the oldest ready age is the maximum).
+  QueueStats engine_stats();
 
   class Impl;
 

@@ -49,6 +49,10 @@ HOTQ_API const char* dead_reason_name(DeadReason reason) noexcept;
 struct Lease {
   JobId job = 0;
   std::uint64_t token = 0;
+  // When the delivery was reserved (engine clock): the engine measures the
+  // run latency (reserve to ack) from it, so a lease rebuilt from job and
+  // token alone (reserved_ns 0) settles the same but is not measured.
+  std::uint64_t reserved_ns = 0;
   friend bool operator==(const Lease&, const Lease&) = default;
 };
 
@@ -122,8 +126,9 @@ struct ReservedJob {
   std::uint32_t attempt = 0;          // 1 on the first delivery
   std::uint8_t priority = 0;
   std::uint64_t lease_deadline_ns = 0;  // on the engine's clock
+  std::uint64_t reserved_ns = 0;        // on the engine's clock
   Payload payload;
-  Lease lease() const noexcept { return Lease{id, token}; }
+  Lease lease() const noexcept { return Lease{id, token, reserved_ns}; }
 };
 
 // What enqueue takes. The payload bytes are copied into engine-owned memory
