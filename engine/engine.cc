@@ -770,9 +770,12 @@ void Engine::Impl::to_dead_locked(Shard& shard, Queue& q, QueueShard& qs, Record
 }
 
 void Engine::Impl::make_ready(Queue& q, QueueShard& qs, Record& r, SlotRef ref,
-                              std::uint64_t ready_since_ns) {
-  // One handle per ready job: a second would deliver it twice.
-  HOTQ_DCHECK(r.state.load(std::memory_order_relaxed) != RecordState::ready);
+                              std::uint64_t ready_since_ns, bool replaces_handle) {
+  // One live handle per ready job: a second would deliver it twice. A job
+  // that is ready already gets a new handle only to replace its old one,
+  // which the nonce bump below makes outdated.
+  HOTQ_DCHECK(replaces_handle ||
+              r.state.load(std::memory_order_relaxed) != RecordState::ready);
   r.set_ready_since(ready_since_ns);
   const Handle h = engine::make_handle(++r.nonce, ref);
   const std::uint8_t priority = r.priority;
@@ -1123,7 +1126,7 @@ Code Engine::Impl::change_waiting(QueueId id, JobId job, std::optional<std::uint
   } else {
     // A new handle in the new level's ring; still waiting since it first
     // became ready.
-    make_ready(q, qs, r, ref, r.ready_since_ns());
+    make_ready(q, qs, r, ref, r.ready_since_ns(), /*replaces_handle=*/true);
   }
   return Code::ok;
 }

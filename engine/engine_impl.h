@@ -220,7 +220,8 @@ class Engine::Impl {
   // Pushes a new handle for r (caller owns r or holds its shard lock). Reads
   // nothing of r after the push: the job may be gone by then.
   void make_ready(engine::Queue& q, engine::QueueShard& qs, engine::Record& r,
-                  engine::SlotRef ref, std::uint64_t ready_since_ns);
+                  engine::SlotRef ref, std::uint64_t ready_since_ns,
+                  bool replaces_handle = false);
   void leave_leased(engine::Queue& q, engine::QueueShard& qs);
   engine::Ring& ring_for(engine::Queue& q, std::uint32_t shard, std::uint32_t level);
   void schedule_locked(engine::Shard& shard, engine::Queue& q, engine::Record& r,

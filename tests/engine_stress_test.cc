@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <mutex>
 #include <random>
 #include <string>
@@ -36,11 +37,16 @@ struct Ledger {
   std::mutex mu;
   std::map<JobId, std::string> enqueued;
   std::map<JobId, std::string> acked;
+  std::set<JobId> cancelled;
+  std::uint64_t duplicates = 0;
   std::uint64_t double_acks = 0;
   std::uint64_t payload_mismatches = 0;
+  std::vector<JobId> recent;  // for the chaos thread to pick from
 };
 
-void Stress(std::uint32_t shards, int producers, int consumers, bool batch) {
+// With ops, producers also send dedup keys (some repeated) and a chaos thread
+// cancels, re-prioritises, re-delays, pauses and resumes.
+void Stress(std::uint32_t shards, int producers, int consumers, bool batch, bool ops = false) {
   const std::uint64_t seed = Seed();
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   ManualClock clock;
@@ -61,6 +67,7 @@ void Stress(std::uint32_t shards, int producers, int consumers, bool batch) {
     threads.emplace_back([&, p] {
       std::mt19937_64 rng(seed * 1000 + static_cast<std::uint64_t>(p));
       std::map<JobId, std::string> mine;
+      std::uint64_t dups = 0;
       int made = 0;
       while (made < jobs_per_producer) {
         const int n = batch ? 1 + static_cast<int>(rng() % 32) : 1;
@@ -70,20 +77,50 @@ void Stress(std::uint32_t shards, int producers, int consumers, bool batch) {
           payloads.push_back(std::to_string(p) + ":" + std::to_string(made + i) + ":" +
                              std::to_string(rng()));
         }
-        for (const auto& s : payloads) {
-          reqs.push_back({.payload = s,
+        std::vector<std::string> keys;
+        for (std::size_t i = 0; i < payloads.size(); ++i) {
+          std::string key;
+          if (ops && rng() % 4 == 0) {
+            // Mostly a fresh key; sometimes one this producer used already.
+            const int k = rng() % 4 == 0 && made > 0 ? static_cast<int>(rng() % made)
+                                                       : made + static_cast<int>(i);
+            key = std::to_string(p) + "/" + std::to_string(k);
+          }
+          keys.push_back(std::move(key));
+        }
+        for (std::size_t i = 0; i < payloads.size(); ++i) {
+          reqs.push_back({.payload = payloads[i],
                           .priority = static_cast<std::uint8_t>(rng() % 3),
-                          .delay_ms = rng() % 8 == 0 ? rng() % 3 : 0});
+                          .delay_ms = rng() % 8 == 0 ? rng() % 3 : 0,
+                          .dedup_key = keys[i]});
         }
         std::vector<JobId> ids(reqs.size());
-        BatchResult r = engine->enqueue_batch(q, reqs, ids);
+        std::vector<Code> codes(reqs.size());
+        BatchResult r = engine->enqueue_batch(q, reqs, ids, codes);
         ASSERT_TRUE(r.code == Code::ok || r.code == Code::full) << code_name(r.code);
-        for (std::uint32_t i = 0; i < r.count; ++i) mine.emplace(ids[i], payloads[i]);
+        std::vector<JobId> fresh;
+        for (std::uint32_t i = 0; i < r.count; ++i) {
+          if (codes[i] == Code::duplicate) {
+            ++dups;
+            continue;
+          }
+          ASSERT_EQ(codes[i], Code::ok);
+          ASSERT_TRUE(mine.emplace(ids[i], payloads[i]).second) << "id reused";
+          fresh.push_back(ids[i]);
+        }
+        if (ops && !fresh.empty()) {
+          std::lock_guard<std::mutex> lock(ledger.mu);
+          ledger.recent.insert(ledger.recent.end(), fresh.begin(), fresh.end());
+          if (ledger.recent.size() > 4096) {
+            ledger.recent.erase(ledger.recent.begin(), ledger.recent.begin() + 2048);
+          }
+        }
         made += static_cast<int>(r.count);
         if (r.count == 0) std::this_thread::yield();
       }
       std::lock_guard<std::mutex> lock(ledger.mu);
       ledger.enqueued.merge(mine);
+      ledger.duplicates += dups;
       producers_left.fetch_sub(1);
     });
   }
@@ -117,6 +154,46 @@ void Stress(std::uint32_t shards, int producers, int consumers, bool batch) {
       for (auto& [id, payload] : mine) {
         if (!ledger.acked.emplace(id, payload).second) ++ledger.double_acks;
       }
+    });
+  }
+  if (ops) {
+    threads.emplace_back([&] {
+      std::mt19937_64 rng(seed * 3000);
+      std::set<JobId> mine;
+      bool paused = false;
+      while (!stop_helpers.load()) {
+        JobId id = 0;
+        {
+          std::lock_guard<std::mutex> lock(ledger.mu);
+          if (!ledger.recent.empty()) id = ledger.recent[rng() % ledger.recent.size()];
+        }
+        const std::uint64_t roll = rng() % 100;
+        if (id != 0 && roll < 30) {
+          Code c = engine->cancel(q, id);
+          ASSERT_TRUE(c == Code::ok || c == Code::no_such_job) << code_name(c);
+          if (c == Code::ok) {
+            ASSERT_TRUE(mine.insert(id).second) << "cancelled twice";
+          }
+        } else if (id != 0 && roll < 60) {
+          Code c = engine->set_priority(q, id, static_cast<std::uint8_t>(rng() % 3));
+          ASSERT_TRUE(c == Code::ok || c == Code::no_such_job || c == Code::full)
+              << code_name(c);
+        } else if (id != 0 && roll < 90) {
+          Code c = engine->set_delay(q, id, rng() % 3);
+          ASSERT_TRUE(c == Code::ok || c == Code::no_such_job || c == Code::full)
+              << code_name(c);
+        } else if (id != 0) {
+          (void)engine->inspect(q, id);
+        }
+        if (rng() % 50 == 0) {
+          paused = !paused;
+          ASSERT_EQ(paused ? engine->pause(q) : engine->resume(q), Code::ok);
+        }
+        std::this_thread::yield();
+      }
+      ASSERT_EQ(engine->resume(q), Code::ok);
+      std::lock_guard<std::mutex> lock(ledger.mu);
+      ledger.cancelled.insert(mine.begin(), mine.end());
     });
   }
   // Time passes and dead letters are redriven while the load runs.
@@ -175,7 +252,11 @@ void Stress(std::uint32_t shards, int producers, int consumers, bool batch) {
     for (auto& d : page) dead.push_back(std::move(d));
   }
   EXPECT_EQ(ledger.double_acks, 0u);
-  EXPECT_EQ(ledger.enqueued.size(), static_cast<std::size_t>(producers) * jobs_per_producer);
+  EXPECT_EQ(ledger.enqueued.size() + ledger.duplicates,
+            static_cast<std::size_t>(producers) * jobs_per_producer);
+  if (ops) {
+    EXPECT_GT(ledger.duplicates, 0u) << "the run should exercise dedup";
+  }
   std::size_t accounted = 0;
   for (const auto& [id, payload] : ledger.acked) {
     auto it = ledger.enqueued.find(id);
@@ -190,11 +271,18 @@ void Stress(std::uint32_t shards, int producers, int consumers, bool batch) {
     EXPECT_EQ(ledger.acked.count(d.id), 0u) << "job both acked and dead: " << d.id;
     ++accounted;
   }
+  for (JobId id : ledger.cancelled) {
+    EXPECT_EQ(ledger.enqueued.count(id), 1u) << "cancelled a job never enqueued: " << id;
+    EXPECT_EQ(ledger.acked.count(id), 0u) << "job both acked and cancelled: " << id;
+    ++accounted;
+  }
   EXPECT_EQ(accounted, ledger.enqueued.size());
   QueueCounts c = engine->counts(q).value();
   EXPECT_EQ(c.completed, ledger.acked.size());
   EXPECT_EQ(c.dead, dead.size());
   EXPECT_EQ(c.enqueued, ledger.enqueued.size());
+  EXPECT_EQ(c.cancelled, ledger.cancelled.size());
+  EXPECT_EQ(c.dedup_hits, ledger.duplicates);
   EXPECT_GT(c.expired, 0u) << "the run should exercise expiry";
   EXPECT_GT(c.retried, 0u);
   EXPECT_GT(c.redriven, 0u);
@@ -203,6 +291,7 @@ void Stress(std::uint32_t shards, int producers, int consumers, bool batch) {
 TEST(EngineStress, ConservationSingleOps) { Stress(2, 2, 2, false); }
 TEST(EngineStress, ConservationBatches) { Stress(2, 2, 2, true); }
 TEST(EngineStress, ConservationManyShardsAndThreads) { Stress(4, 3, 3, true); }
+TEST(EngineStress, ConservationWithQueueOperationsAndDedup) { Stress(2, 2, 2, true, true); }
 
 }  // namespace
 }  // namespace hotq
