@@ -312,6 +312,13 @@ Code Engine::Impl::drop_queue(QueueId id) {
   }
   free_records(q, refs);
   names_.erase(q.name);
+  {
+    MutexLock topics_lock(topics_mu_);  // lock order: table, then topics
+    for (auto it = topics_.begin(); it != topics_.end();) {
+      std::erase(it->second, id);
+      it = it->second.empty() ? topics_.erase(it) : std::next(it);
+    }
+  }
   return Code::ok;
 }
 
@@ -325,6 +332,18 @@ Code Engine::Impl::validate(const Queue& q, const EnqueueRequest& r) const {
     return Code::invalid_argument;
   }
   return Code::ok;
+}
+
+void Engine::Impl::fill_record(Record& r, const Queue& q, const EnqueueRequest& req,
+                               detail::PayloadBuf* payload, std::uint64_t now) {
+  r.payload = payload;
+  r.enqueued_ns = now;
+  r.queue_index = static_cast<std::uint16_t>(q.index);
+  r.lease_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(req.lease_ms, UINT32_MAX));
+  r.attempts = 0;
+  r.attempts_max = static_cast<std::uint16_t>(req.attempts_max != 0 ? req.attempts_max
+                                                                    : q.options.attempts_max);
+  r.priority = req.priority;
 }
 
 std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
@@ -376,14 +395,7 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
         break;
       }
     }
-    r.payload = engine::payload_new(req.payload);
-    r.enqueued_ns = now;
-    r.queue_index = static_cast<std::uint16_t>(q.index);
-    r.lease_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(req.lease_ms, UINT32_MAX));
-    r.attempts = 0;
-    r.attempts_max = static_cast<std::uint16_t>(req.attempts_max != 0 ? req.attempts_max
-                                                                      : q.options.attempts_max);
-    r.priority = req.priority;
+    fill_record(r, q, req, engine::payload_new(req.payload), now);
     ids[i] = r.id();
     if (!codes.empty()) codes[i] = Code::ok;
     if (req.delay_ms != 0) {
@@ -907,6 +919,107 @@ std::uint64_t Engine::Impl::backoff_ms(Shard& shard, const Backoff& b, std::uint
   return delay;
 }
 
+// ------------------------------------------------------------------ topics
+
+Code Engine::Impl::bind(std::string_view topic, QueueId queue) {
+  if (closed_.load(std::memory_order_acquire)) return Code::closed;
+  if (!valid_queue_name(topic)) return Code::invalid_argument;
+  {
+    Guard g(*this, queue);
+    if (!g.ok()) return g.code();
+  }
+  MutexLock lock(topics_mu_);
+  auto it = topics_.find(std::string(topic));
+  if (it == topics_.end()) {
+    if (topics_.size() >= topics_max) return Code::limit_exceeded;
+    it = topics_.emplace(std::string(topic), std::vector<QueueId>()).first;
+  }
+  std::vector<QueueId>& queues = it->second;
+  if (std::find(queues.begin(), queues.end(), queue) != queues.end()) return Code::ok;
+  if (queues.size() >= topic_queues_max) return Code::limit_exceeded;
+  queues.push_back(queue);
+  return Code::ok;
+}
+
+Code Engine::Impl::unbind(std::string_view topic, QueueId queue) {
+  if (closed_.load(std::memory_order_acquire)) return Code::closed;
+  MutexLock lock(topics_mu_);
+  auto it = topics_.find(std::string(topic));
+  if (it == topics_.end()) return Code::ok;
+  std::erase(it->second, queue);
+  if (it->second.empty()) topics_.erase(it);
+  return Code::ok;
+}
+
+std::vector<QueueId> Engine::Impl::bindings(std::string_view topic) {
+  MutexLock lock(topics_mu_);
+  auto it = topics_.find(std::string(topic));
+  return it == topics_.end() ? std::vector<QueueId>() : it->second;
+}
+
+Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
+                                                 const EnqueueRequest& request) {
+  if (!request.dedup_key.empty()) return Code::invalid_argument;  // not supported on topics
+  std::vector<QueueId> targets = bindings(topic);
+  if (targets.empty()) return Code::no_such_queue;
+  // Hold every bound queue open for the whole publish.
+  std::vector<std::unique_ptr<Guard>> guards;
+  for (QueueId id : targets) {
+    guards.push_back(std::make_unique<Guard>(*this, id));
+    if (!guards.back()->ok()) return guards.back()->code();
+    if (Code c = validate(guards.back()->queue(), request); c != Code::ok) return c;
+  }
+  // All or none: a unit of capacity in every queue first.
+  for (std::size_t i = 0; i < guards.size(); ++i) {
+    Queue& q = guards[i]->queue();
+    // relaxed: a count (as in enqueue_some).
+    if (q.jobs.fetch_add(1, std::memory_order_relaxed) >=
+        static_cast<std::int64_t>(q.options.capacity_jobs_max)) {
+      q.jobs.fetch_sub(1, std::memory_order_relaxed);
+      guards[i]->shard().add(engine::c_rejected_full, 1);
+      for (std::size_t k = 0; k < i; ++k) {
+        guards[k]->queue().jobs.fetch_sub(1, std::memory_order_relaxed);
+        guards[k]->queue().space_signal.notify();
+      }
+      return Code::full;
+    }
+  }
+  const std::uint32_t home = static_cast<std::uint32_t>(&guards[0]->shard() -
+                                                        guards[0]->queue().shards.get());
+  Shard& shard = *shards_[home];
+  SlotRef refs[topic_queues_max];
+  const auto n = static_cast<std::uint32_t>(guards.size());
+  const std::uint32_t got = shard.slab.alloc(refs, n);
+  if (got < n) {  // the shard's job table is full: give everything back
+    for (std::uint32_t i = 0; i < got; ++i) shard.slab.free_one(refs[i]);
+    for (auto& g : guards) g->queue().jobs.fetch_sub(1, std::memory_order_relaxed);
+    return Code::full;
+  }
+  // One copy of the payload, one reference per queue's job.
+  detail::PayloadBuf* payload = engine::payload_new(request.payload);
+  // relaxed: published with the records (ring push or shard lock).
+  payload->refs.store(n, std::memory_order_relaxed);
+  const std::uint64_t now = now_ns();
+  std::vector<JobId> ids;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    Queue& q = guards[i]->queue();
+    QueueShard& qs = guards[i]->shard();
+    Record& r = record(refs[i]);
+    fill_record(r, q, request, payload, now);
+    ids.push_back(r.id());
+    qs.add(engine::c_enqueued, 1);
+    if (request.delay_ms != 0) {
+      MutexLock lock(shard.mu);
+      r.state.store(RecordState::delayed, std::memory_order_relaxed);  // relaxed: under mu
+      schedule_locked(shard, q, r, saturating_add(now, ms_to_ns(request.delay_ms)));
+      qs.add(engine::g_delayed, 1);
+    } else {
+      make_ready(q, qs, r, refs[i], now);
+    }
+  }
+  return ids;
+}
+
 // ------------------------------------------------------------------ queue operations
 
 std::uint64_t Engine::Impl::drain_rings(Queue& q, QueueShard& qs, std::vector<SlotRef>& freed) {
@@ -1401,6 +1514,15 @@ Code Engine::extend(QueueId queue, Lease lease, std::uint64_t lease_ms) {
   args.delay_ms = lease_ms;
   impl_->settle(queue, {&lease, 1}, {&code, 1}, args);
   return code;
+}
+
+Code Engine::bind(std::string_view topic, QueueId queue) { return impl_->bind(topic, queue); }
+Code Engine::unbind(std::string_view topic, QueueId queue) { return impl_->unbind(topic, queue); }
+std::vector<QueueId> Engine::bindings(std::string_view topic) const {
+  return impl_->bindings(topic);
+}
+Result<std::vector<JobId>> Engine::publish(std::string_view topic, const EnqueueRequest& request) {
+  return impl_->publish(topic, request);
 }
 
 Code Engine::pause(QueueId queue) { return impl_->set_paused(queue, true); }

@@ -176,6 +176,11 @@ class Engine::Impl {
   std::uint32_t settle(QueueId queue, std::span<const Lease> leases, std::span<Code> results,
                        const SettleArgs& args);
 
+  Code bind(std::string_view topic, QueueId queue);
+  Code unbind(std::string_view topic, QueueId queue);
+  std::vector<QueueId> bindings(std::string_view topic);
+  Result<std::vector<JobId>> publish(std::string_view topic, const EnqueueRequest& request);
+
   Code set_paused(QueueId queue, bool paused);
   Result<std::uint64_t> purge(QueueId queue);
   Code cancel(QueueId queue, JobId job);
@@ -198,6 +203,8 @@ class Engine::Impl {
   std::uint64_t now_ns() const { return clock_->now_ns(); }
 
   Code validate(const engine::Queue& q, const EnqueueRequest& r) const;
+  static void fill_record(engine::Record& r, const engine::Queue& q, const EnqueueRequest& req,
+                          detail::PayloadBuf* payload, std::uint64_t now);
   // Enqueues a prefix of requests (jobs or duplicates); stops early when the
   // queue is full (*stopped_by = full) or the dedup table is (dedup_full).
   std::uint32_t enqueue_some(engine::Queue& q, engine::QueueShard& qs,
@@ -257,6 +264,9 @@ class Engine::Impl {
 
   engine::Mutex table_mu_;
   std::unordered_map<std::string, std::uint32_t> names_ HOTQ_GUARDED_BY(table_mu_);
+  // Topics: name -> bound queues. Lock order: table_mu_, then topics_mu_.
+  engine::Mutex topics_mu_;
+  std::map<std::string, std::vector<QueueId>, std::less<>> topics_ HOTQ_GUARDED_BY(topics_mu_);
   // Queue objects by index; each is made once and lives until the engine dies.
   // acquire/release: a thread that sees the pointer sees the constructed queue.
   std::unique_ptr<std::atomic<engine::Queue*>[]> queues_;

@@ -379,6 +379,101 @@ TEST_F(OpsTest, BadCapOptionsAreRefused) {
   EXPECT_EQ(engine_->create_queue("c", o).code(), Code::invalid_argument);
 }
 
+// ---------------------------------------------------------------- topics
+
+TEST_F(OpsTest, PublishFansOutToEveryBoundQueue) {
+  QueueId a = engine_->create_queue("a").value();
+  QueueId b = engine_->create_queue("b").value();
+  EXPECT_EQ(engine_->bind("orders", a), Code::ok);
+  EXPECT_EQ(engine_->bind("orders", b), Code::ok);
+  EXPECT_EQ(engine_->bind("orders", b), Code::ok) << "idempotent";
+  EXPECT_EQ(engine_->bindings("orders"), (std::vector<QueueId>{a, b}));
+  Result<std::vector<JobId>> ids = engine_->publish("orders", {.payload = "o-1"});
+  ASSERT_TRUE(ids.ok());
+  ASSERT_EQ(ids->size(), 2u);
+  ReservedJob ja = engine_->reserve(a).value();
+  ReservedJob jb = engine_->reserve(b).value();
+  EXPECT_EQ(ja.id, ids.value()[0]);
+  EXPECT_EQ(jb.id, ids.value()[1]);
+  EXPECT_EQ(ja.payload.view(), "o-1");
+  EXPECT_EQ(ja.payload.data(), jb.payload.data()) << "one copy of the payload, shared";
+  // Each job lives its own life: acking one leaves the other (and the bytes).
+  ASSERT_EQ(engine_->ack(a, ja.lease()), Code::ok);
+  ja = ReservedJob{};
+  EXPECT_EQ(jb.payload.view(), "o-1");
+  ASSERT_EQ(engine_->nack(b, jb.lease(), 0), Code::ok);
+  EXPECT_EQ(engine_->reserve(b)->payload.view(), "o-1");
+}
+
+TEST_F(OpsTest, PublishIsAllOrNoneWhenOneQueueIsFull) {
+  QueueOptions small;
+  small.capacity_jobs_max = 1;
+  QueueId a = engine_->create_queue("a").value();
+  QueueId b = engine_->create_queue("b", small).value();
+  ASSERT_EQ(engine_->bind("t", a), Code::ok);
+  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  ASSERT_TRUE(engine_->publish("t", {.payload = "1"}).ok());
+  EXPECT_EQ(engine_->publish("t", {.payload = "2"}).code(), Code::full);
+  EXPECT_EQ(Counts(a).ready, 1u) << "nothing reached a either";
+  EXPECT_EQ(Counts(b).ready, 1u);
+  EXPECT_EQ(Counts(b).rejected_full, 1u);
+  ReservedJob jb = engine_->reserve(b).value();
+  ASSERT_EQ(engine_->ack(b, jb.lease()), Code::ok);
+  EXPECT_TRUE(engine_->publish("t", {.payload = "3"}).ok());
+  EXPECT_EQ(Counts(a).ready, 2u);
+}
+
+TEST_F(OpsTest, PublishRefusesWhatOneQueueRefuses) {
+  QueueOptions tiny;
+  tiny.payload_bytes_max = 2;
+  QueueId a = engine_->create_queue("a").value();
+  QueueId b = engine_->create_queue("b", tiny).value();
+  ASSERT_EQ(engine_->bind("t", a), Code::ok);
+  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  EXPECT_EQ(engine_->publish("t", {.payload = "toolong"}).code(), Code::too_large);
+  EXPECT_EQ(Counts(a).ready, 0u);
+  EXPECT_EQ(engine_->publish("t", {.payload = "x", .dedup_key = "k"}).code(),
+            Code::invalid_argument);
+  EXPECT_EQ(engine_->publish("nobody", {.payload = "x"}).code(), Code::no_such_queue);
+  EXPECT_TRUE(engine_->publish("t", {.payload = "ok", .delay_ms = 5}).ok());
+  EXPECT_EQ(Counts(a).delayed, 1u);
+  EXPECT_EQ(Counts(b).delayed, 1u);
+}
+
+TEST_F(OpsTest, DroppingAQueueUnbindsIt) {
+  QueueId a = engine_->create_queue("a").value();
+  QueueId b = engine_->create_queue("b").value();
+  ASSERT_EQ(engine_->bind("t", a), Code::ok);
+  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  ASSERT_EQ(engine_->drop_queue(a), Code::ok);
+  EXPECT_EQ(engine_->bindings("t"), (std::vector<QueueId>{b}));
+  EXPECT_TRUE(engine_->publish("t", {.payload = "x"}).ok());
+  EXPECT_EQ(engine_->unbind("t", b), Code::ok);
+  EXPECT_TRUE(engine_->bindings("t").empty());
+  EXPECT_EQ(engine_->bind("t", a), Code::no_such_queue) << "a's id is dead";
+  EXPECT_EQ(engine_->bind("bad name", b), Code::invalid_argument);
+}
+
+TEST_F(OpsTest, TopicLimitsAreEnforced) {
+  QueueOptions tiny;
+  tiny.capacity_jobs_max = 2;
+  tiny.priority_levels = 1;
+  std::vector<QueueId> qs;
+  for (std::uint32_t i = 0; i <= topic_queues_max; ++i) {
+    std::string name = "q";
+    name += std::to_string(i);
+    qs.push_back(engine_->create_queue(name, tiny).value());
+  }
+  for (std::uint32_t i = 0; i < topic_queues_max; ++i) ASSERT_EQ(engine_->bind("t", qs[i]), Code::ok);
+  EXPECT_EQ(engine_->bind("t", qs.back()), Code::limit_exceeded);
+  for (std::uint32_t i = 1; i < topics_max; ++i) {
+    std::string name = "t";
+    name += std::to_string(i);
+    ASSERT_EQ(engine_->bind(name, qs[0]), Code::ok) << i;
+  }
+  EXPECT_EQ(engine_->bind("one-too-many", qs[0]), Code::limit_exceeded);
+}
+
 // ---------------------------------------------------------------- stats
 
 TEST_F(OpsTest, StatsMatchWhatTheTestDid) {

@@ -351,3 +351,81 @@ TEST(EngineStress, DropAndRecreateWhileBusy) {
 
 }  // namespace
 }  // namespace hotq
+
+namespace hotq {
+namespace {
+
+// Fan-out under concurrency: publishers on a topic bound to three small
+// queues (so publishes often meet a full queue and must leave nothing
+// behind), one consumer per queue. Every successful publish is delivered
+// exactly once by every queue, with its payload; nothing else is.
+TEST(EngineStress, FanOutIsAllOrNoneUnderLoad) {
+  std::unique_ptr<Engine> engine;
+  ASSERT_TRUE(Engine::open({.shards = 2}, &engine).ok());
+  QueueOptions o;
+  o.capacity_jobs_max = 64;
+  std::vector<QueueId> queues;
+  for (int i = 0; i < 3; ++i) {
+    std::string name = "fan";
+    name += std::to_string(i);
+    queues.push_back(engine->create_queue(name, o).value());
+    ASSERT_EQ(engine->bind("topic", queues.back()), Code::ok);
+  }
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  constexpr int per_publisher = 2'000;
+#else
+  constexpr int per_publisher = 20'000;
+#endif
+  std::atomic<int> publishers_left{2};
+  std::mutex mu;
+  std::set<std::string> published;
+  std::vector<std::thread> threads;
+  for (int p = 0; p < 2; ++p) {
+    threads.emplace_back([&, p] {
+      std::set<std::string> mine;
+      for (int i = 0; i < per_publisher;) {
+        std::string payload = std::to_string(p);
+        payload += ":";
+        payload += std::to_string(i);
+        Result<std::vector<JobId>> ids = engine->publish("topic", {.payload = payload});
+        if (ids.ok()) {
+          ASSERT_EQ(ids->size(), 3u);
+          mine.insert(payload);
+          ++i;
+        } else {
+          ASSERT_EQ(ids.code(), Code::full);
+          std::this_thread::yield();
+        }
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      published.merge(mine);
+      publishers_left.fetch_sub(1);
+    });
+  }
+  std::vector<std::multiset<std::string>> delivered(3);
+  for (int c = 0; c < 3; ++c) {
+    threads.emplace_back([&, c] {
+      for (;;) {
+        Result<ReservedJob> j = engine->reserve(queues[c]);
+        if (!j.ok()) {
+          if (publishers_left.load() == 0 && engine->counts(queues[c])->ready == 0) break;
+          std::this_thread::yield();
+          continue;
+        }
+        delivered[c].insert(j->payload.str());
+        ASSERT_EQ(engine->ack(queues[c], j->lease()), Code::ok);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(published.size(), 2u * per_publisher);
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_EQ(delivered[c].size(), published.size()) << "queue " << c;
+    EXPECT_TRUE(std::equal(delivered[c].begin(), delivered[c].end(), published.begin(),
+                           published.end()))
+        << "queue " << c << " delivered something other than each publish once";
+  }
+}
+
+}  // namespace
+}  // namespace hotq

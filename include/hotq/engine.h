@@ -154,6 +154,24 @@ class HOTQ_API Engine {
   BatchResult enqueue_batch(QueueId queue, std::span<const EnqueueRequest> requests,
                             std::span<JobId> ids, std::span<Code> codes = {});
 
+  // ---------------------------------------------------------------- topics (fan-out)
+  // Binds a queue to a topic (made on first bind; names as for queues).
+  // Idempotent. limit_exceeded at topics_max or topic_queues_max;
+  // no_such_queue, invalid_argument, closed.
+  Code bind(std::string_view topic, QueueId queue);
+  // Unbinds (idempotent); a topic with no queue left is gone. Dropping a
+  // queue unbinds it everywhere.
+  Code unbind(std::string_view topic, QueueId queue);
+  // The queues bound to topic, in bind order (empty for an unknown topic).
+  std::vector<QueueId> bindings(std::string_view topic) const;
+  // Enqueues the request into every queue bound to topic, all or none: if
+  // one queue is full (full), refuses the payload (too_large), or is gone
+  // (no_such_queue), nothing is enqueued anywhere. The payload is copied
+  // once and shared by the jobs. Returns the job ids in bindings() order.
+  // An unknown topic (or one with no queue) is no_such_queue; a dedup key is
+  // invalid_argument (not supported on topics yet).
+  Result<std::vector<JobId>> publish(std::string_view topic, const EnqueueRequest& request);
+
   // ---------------------------------------------------------------- reserve
   // Leases the most urgent ready job for lease_ms (0: the job's own lease or
   // the queue's lease_ms_default): empty when none is ready.

@@ -50,6 +50,10 @@ inline constexpr std::uint64_t dedup_keys_limit = 1ull << 26;
 // Ceiling for a rate limit's tokens_per_interval and burst_tokens.
 inline constexpr std::uint64_t rate_tokens_limit = 1ull << 32;
 
+// Topics (fan-out) an engine may have, and queues bound to one topic.
+inline constexpr std::uint32_t topics_max = 1024;
+inline constexpr std::uint32_t topic_queues_max = 64;
+
 // ---------------------------------------------------------------- backoff
 // The wait before a nacked job is ready again (when nack names no delay).
 // For the n-th failed attempt (n >= 1):
