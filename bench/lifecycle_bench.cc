@@ -41,6 +41,10 @@ struct Fixture {
     QueueOptions qo;
     qo.capacity_jobs_max = capacity;
     qo.priority_levels = 1;
+    // Dedup benchmarks: a short window so the live keys stay bounded
+    // (rate x window), and room for them.
+    qo.dedup_window_ms = 100;
+    qo.dedup_keys_max = 1u << 24;
     queue = engine->create_queue("bench", qo).value();
   }
   std::unique_ptr<Engine> engine;
@@ -79,6 +83,53 @@ void BM_Lifecycle_Batch_OneThread(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
 }
 BENCHMARK(BM_Lifecycle_Batch_OneThread)->Arg(16)->Arg(64)->Arg(256);
+
+// The same with a fresh 16-byte dedup key on every job: the cost of dedup.
+std::string Key16(std::uint64_t i) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(i));
+  return std::string(buf, 16);
+}
+
+void BM_Lifecycle_Single_OneThread_Dedup(benchmark::State& state) {
+  Fixture f;
+  std::uint64_t n = 0;
+  for (auto _ : state) {
+    const std::string key = Key16(n++);
+    Result<JobId> id = f.engine->enqueue(f.queue, {.payload = Payload64(), .dedup_key = key});
+    Result<ReservedJob> job = f.engine->reserve(f.queue);
+    if (!id.ok() || !job.ok()) state.SkipWithError("dedup lifecycle failed");
+    Code c = f.engine->ack(f.queue, job->lease());
+    benchmark::DoNotOptimize(c);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Lifecycle_Single_OneThread_Dedup);
+
+void BM_Lifecycle_Batch_OneThread_Dedup(benchmark::State& state) {
+  Fixture f;
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::vector<std::string> keys(n);
+  std::vector<EnqueueRequest> reqs(n, EnqueueRequest{.payload = Payload64()});
+  std::vector<JobId> ids(n);
+  std::vector<ReservedJob> jobs(n);
+  std::vector<Lease> leases(n);
+  std::vector<Code> codes(n);
+  std::uint64_t next = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < n; ++i) {
+      keys[i] = Key16(next++);
+      reqs[i].dedup_key = keys[i];
+    }
+    BatchResult e = f.engine->enqueue_batch(f.queue, reqs, ids);
+    BatchResult r = f.engine->reserve_batch(f.queue, jobs);
+    for (std::uint32_t i = 0; i < r.count; ++i) leases[i] = jobs[i].lease();
+    std::uint32_t acked = f.engine->ack_batch(f.queue, {leases.data(), r.count}, codes);
+    if (e.count != n || acked != n) state.SkipWithError("batch came back short");
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
+}
+BENCHMARK(BM_Lifecycle_Batch_OneThread_Dedup)->Arg(64);
 
 // Thread 0 produces, thread 1 consumes; each iteration moves n jobs.
 std::unique_ptr<Fixture> g_shared;

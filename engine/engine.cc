@@ -508,8 +508,8 @@ BatchResult Engine::Impl::enqueue(QueueId id, std::span<const EnqueueRequest> re
 
 // ------------------------------------------------------------------ reserve
 
-bool Engine::Impl::lease_locked(Shard& shard, Queue& q, QueueShard& qs, Handle handle,
-                                std::uint64_t lease_ms, std::uint64_t now, ReservedJob& out) {
+bool Engine::Impl::lease_locked(Shard& shard, Queue& q, Handle handle, std::uint64_t lease_ms,
+                                std::uint64_t now, ReservedJob& out) {
   const SlotRef ref = engine::slot_of(handle);
   Record& r = record(ref);
   // A handle is outdated when its job was cancelled, re-prioritised or
@@ -521,7 +521,11 @@ bool Engine::Impl::lease_locked(Shard& shard, Queue& q, QueueShard& qs, Handle h
   r.state.store(RecordState::leased, std::memory_order_relaxed);  // relaxed: under mu
   ++r.nonce;
   if (r.attempts < UINT16_MAX) ++r.attempts;
-  if (r.attempts == 1 && now >= r.enqueued_ns) qs.wait_hist.record(now - r.enqueued_ns);
+  if (r.attempts == 1 && now >= r.enqueued_ns) {
+    // The histograms of q.shards[s] are written only under shard s's lock,
+    // which we hold: a plain record, no atomic read-modify-write.
+    q.shards[shard.slab.shard()].wait_hist.record_exclusive(now - r.enqueued_ns);
+  }
   const std::uint64_t lease_ns = lease_ms != 0     ? ms_to_ns(lease_ms)
                                  : r.lease_ms != 0 ? ms_to_ns(r.lease_ms)
                                                    : q.lease_ns_default;
@@ -581,6 +585,7 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
   Handle handles[batch_jobs_max];
   std::uint32_t got = 0;
   std::uint32_t stale = 0;
+  std::uint32_t leased_per_level[priority_levels_max] = {};
   // Rounds: a round that pops only outdated handles tries again, at most
   // once per job wanted, so one call cannot spin on a ring of tombstones.
   for (std::uint32_t round = 0; got < want && round <= want; ++round) {
@@ -600,9 +605,9 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
       Shard& shard = *shards_[engine::slot_shard(engine::slot_of(handles[i]))];
       MutexLock lock(shard.mu);
       do {
-        if (lease_locked(shard, q, qs, handles[i], lease_ms, now, out[got + leased_here])) {
+        if (lease_locked(shard, q, handles[i], lease_ms, now, out[got + leased_here])) {
           // Ready gauges count live handles: this one leaves its level.
-          qs.add(static_cast<Counter>(engine::g_ready0 + out[got + leased_here].priority), -1);
+          ++leased_per_level[out[got + leased_here].priority];
           ++leased_here;
         } else {
           ++stale;
@@ -622,7 +627,15 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
     if (q.limiter) q.limiter->give_back(want - got);
     if (leased_taken != 0) q.leased_now.fetch_sub(want - got, std::memory_order_relaxed);
   }
-  if (got != 0) qs.add(engine::g_leased, got);
+  if (got != 0) {
+    qs.add(engine::g_leased, got);
+    for (std::uint32_t level = 0; level < q.options.priority_levels; ++level) {
+      if (leased_per_level[level] != 0) {
+        qs.add(static_cast<Counter>(engine::g_ready0 + level),
+               -static_cast<std::int64_t>(leased_per_level[level]));
+      }
+    }
+  }
   return got;
 }
 
@@ -731,7 +744,7 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
       r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
       qs.add(engine::c_completed, 1);
       if (lease.reserved_ns != 0 && lease.reserved_ns <= now) {
-        qs.run_hist.record(now - lease.reserved_ns);
+        q.shards[s].run_hist.record_exclusive(now - lease.reserved_ns);  // under shard s's lock
       }
       leave_leased(q, qs);
       freed.push_back(ref);

@@ -77,6 +77,8 @@ enum Counter : std::uint32_t {
 struct alignas(64) QueueShard {
   std::atomic<std::uint32_t> in_flight{0};
   std::array<std::atomic<std::int64_t>, counter_count> counters{};
+  // Written only under the lock of the shard with the same index (the
+  // shard whose records they measure): see lease_locked and settle_one.
   LatencyHistogram wait_hist;  // enqueue to first reserve
   LatencyHistogram run_hist;   // reserve to ack
   std::array<std::unique_ptr<Ring>, priority_levels_max> rings;
@@ -213,9 +215,8 @@ class Engine::Impl {
   std::uint32_t reserve_some(engine::Queue& q, engine::QueueShard& qs, std::span<ReservedJob> out,
                              std::uint64_t lease_ms, Code* why_none);
   // Leases the job of handle into out; false if the handle is outdated.
-  bool lease_locked(engine::Shard& shard, engine::Queue& q, engine::QueueShard& qs,
-                    engine::Handle handle, std::uint64_t lease_ms, std::uint64_t now,
-                    ReservedJob& out)
+  bool lease_locked(engine::Shard& shard, engine::Queue& q, engine::Handle handle,
+                    std::uint64_t lease_ms, std::uint64_t now, ReservedJob& out)
       HOTQ_REQUIRES(shard.mu);
   Code settle_one(engine::Queue& q, engine::QueueShard& qs, const Lease& lease,
                   const SettleArgs& args, std::uint64_t now,

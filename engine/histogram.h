@@ -97,6 +97,11 @@ class alignas(histogram_cache_line_bytes) LatencyHistogram {
 
   // Counts one value. Lock-free, no allocation; from any thread.
   void record(std::uint64_t value_ns) noexcept;
+  // The same for a caller that guarantees no other record() or
+  // record_exclusive() on this histogram runs at once (the engine holds the
+  // lock that owns it): relaxed loads and stores, no read-modify-write, so a
+  // record costs a few plain moves. Concurrent add_to() stays fine.
+  void record_exclusive(std::uint64_t value_ns) noexcept;
   // Adds this histogram's current counts into s (see "Thread safety").
   void add_to(Snapshot& s) const noexcept;
   // Zeroes every counter (relaxed stores; not atomic as a whole).
@@ -155,6 +160,20 @@ inline void LatencyHistogram::record(std::uint64_t value_ns) noexcept {
   while (value_ns > seen &&
          !max_ns_.compare_exchange_weak(seen, value_ns, std::memory_order_relaxed,
                                         std::memory_order_relaxed)) {
+  }
+}
+
+inline void LatencyHistogram::record_exclusive(std::uint64_t value_ns) noexcept {
+  // Relaxed: a statistic; the caller's lock orders writers, and a reader
+  // sees each counter whole (atomics), if not all of them from one instant.
+  auto bump = [](std::atomic<std::uint64_t>& a, std::uint64_t by) {
+    a.store(a.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  };
+  bump(buckets_[bucket_of(value_ns)], 1);
+  bump(count_, 1);
+  bump(sum_ns_, value_ns);
+  if (value_ns > max_ns_.load(std::memory_order_relaxed)) {
+    max_ns_.store(value_ns, std::memory_order_relaxed);
   }
 }
 
