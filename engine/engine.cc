@@ -1492,41 +1492,34 @@ BatchResult Engine::reserve_batch_wait(QueueId queue, std::span<ReservedJob> out
   return impl_->reserve(queue, out, lease_ms, timeout_ms, true);
 }
 
-Code Engine::ack(QueueId queue, Lease lease) {
+namespace {
+Code settle_one_lease(Engine::Impl& impl, QueueId queue, Lease lease,
+                      const Engine::Impl::SettleArgs& args) {
   Code code = Code::ok;
-  impl_->settle(queue, {&lease, 1}, {&code, 1}, {});
+  impl.settle(queue, {&lease, 1}, {&code, 1}, args);
   return code;
 }
+}  // namespace
+
+Code Engine::ack(QueueId queue, Lease lease) { return settle_one_lease(*impl_, queue, lease, {}); }
 std::uint32_t Engine::ack_batch(QueueId queue, std::span<const Lease> leases,
                                 std::span<Code> results) {
   return impl_->settle(queue, leases, results, {});
 }
 Code Engine::nack(QueueId queue, Lease lease, std::optional<std::uint64_t> delay_ms,
                   std::string_view error) {
-  Code code = Code::ok;
-  Impl::SettleArgs args;
-  args.how = Impl::Settle::nack;
-  args.has_delay = delay_ms.has_value();
-  args.delay_ms = delay_ms.value_or(0);
-  args.error = error;
-  impl_->settle(queue, {&lease, 1}, {&code, 1}, args);
-  return code;
+  return settle_one_lease(*impl_, queue, lease,
+                          {.how = Impl::Settle::nack,
+                           .has_delay = delay_ms.has_value(),
+                           .delay_ms = delay_ms.value_or(0),
+                           .error = error});
 }
 Code Engine::fail(QueueId queue, Lease lease, std::string_view error) {
-  Code code = Code::ok;
-  Impl::SettleArgs args;
-  args.how = Impl::Settle::fail;
-  args.error = error;
-  impl_->settle(queue, {&lease, 1}, {&code, 1}, args);
-  return code;
+  return settle_one_lease(*impl_, queue, lease, {.how = Impl::Settle::fail, .error = error});
 }
 Code Engine::extend(QueueId queue, Lease lease, std::uint64_t lease_ms) {
-  Code code = Code::ok;
-  Impl::SettleArgs args;
-  args.how = Impl::Settle::extend;
-  args.delay_ms = lease_ms;
-  impl_->settle(queue, {&lease, 1}, {&code, 1}, args);
-  return code;
+  return settle_one_lease(*impl_, queue, lease,
+                          {.how = Impl::Settle::extend, .delay_ms = lease_ms});
 }
 
 Code Engine::bind(std::string_view topic, QueueId queue) { return impl_->bind(topic, queue); }
@@ -1537,7 +1530,6 @@ std::vector<QueueId> Engine::bindings(std::string_view topic) const {
 Result<std::vector<JobId>> Engine::publish(std::string_view topic, const EnqueueRequest& request) {
   return impl_->publish(topic, request);
 }
-
 Code Engine::pause(QueueId queue) { return impl_->set_paused(queue, true); }
 Code Engine::resume(QueueId queue) { return impl_->set_paused(queue, false); }
 Result<std::uint64_t> Engine::purge(QueueId queue) { return impl_->purge(queue); }

@@ -173,7 +173,7 @@ class Engine::Impl {
     Settle how = Settle::ack;
     bool has_delay = false;
     std::uint64_t delay_ms = 0;   // nack's delay; extend's lease
-    std::string_view error;
+    std::string_view error{};
   };
   std::uint32_t settle(QueueId queue, std::span<const Lease> leases, std::span<Code> results,
                        const SettleArgs& args);

@@ -19,14 +19,12 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_util.h"
+
 namespace hotq {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int jobs_per_producer = 10'000;
-#else
-constexpr int jobs_per_producer = 30'000;
-#endif
+constexpr int jobs_per_producer = testing_util::kSanitized ? 10'000 : 30'000;
 
 std::uint64_t Seed() {
   const char* env = std::getenv("HOTQ_TEST_SEED");
@@ -371,11 +369,7 @@ TEST(EngineStress, FanOutIsAllOrNoneUnderLoad) {
     queues.push_back(engine->create_queue(name, o).value());
     ASSERT_EQ(engine->bind("topic", queues.back()), Code::ok);
   }
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  constexpr int per_publisher = 2'000;
-#else
-  constexpr int per_publisher = 20'000;
-#endif
+  constexpr int per_publisher = testing_util::kSanitized ? 2'000 : 20'000;
   std::atomic<int> publishers_left{2};
   std::mutex mu;
   std::set<std::string> published;

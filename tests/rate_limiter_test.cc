@@ -16,20 +16,12 @@
 #include <thread>
 #include <vector>
 
+#include "tests/test_util.h"
+
 namespace hotq::engine {
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using testing_util::kSanitized;
 
 constexpr std::uint64_t kT0 = 1'000'000'000;  // virtual start time, as ManualClock's
 
