@@ -367,6 +367,38 @@ TEST_F(OpsTest, RateLimitTokensAreNotSpentOnAnEmptyQueue) {
   EXPECT_TRUE(engine_->reserve(q).ok());
 }
 
+TEST(OpsBlocking, RateLimitedReserveWaitGetsTheNextToken) {
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(Engine::open({.shards = 1}, &e).ok());
+  QueueOptions o;
+  o.rate_limit = {.tokens_per_interval = 1, .interval_ms = 30, .burst_tokens = 1};
+  QueueId q = e->create_queue("q", o).value();
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(e->enqueue(q, {.payload = "x"}).ok());
+  ASSERT_TRUE(e->reserve(q).ok());
+  EXPECT_EQ(e->reserve(q).code(), Code::rate_limited);
+  // Sleeps until the next token (no spinning), then gets the second job.
+  Result<ReservedJob> j = e->reserve_wait(q, 60'000);
+  EXPECT_TRUE(j.ok()) << code_name(j.code());
+}
+
+TEST(OpsBlocking, LeasedFullReserveWaitIsWokenByAnAck) {
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(Engine::open({.shards = 2}, &e).ok());
+  QueueOptions o;
+  o.leased_max = 1;
+  QueueId q = e->create_queue("q", o).value();
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(e->enqueue(q, {.payload = "x"}).ok());
+  ReservedJob first = e->reserve(q).value();
+  EXPECT_EQ(e->reserve(q).code(), Code::leased_full);
+  std::thread waiter([&] {
+    Result<ReservedJob> j = e->reserve_wait(q, 60'000);
+    EXPECT_TRUE(j.ok()) << code_name(j.code());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // let it park; not required
+  ASSERT_EQ(e->ack(q, first.lease()), Code::ok);
+  waiter.join();
+}
+
 TEST_F(OpsTest, BadCapOptionsAreRefused) {
   QueueOptions o;
   o.rate_limit = {.tokens_per_interval = 1, .interval_ms = 0};
