@@ -54,9 +54,13 @@ using Ring = MpmcRing<Handle>;
 
 // Cumulative counters and gauges of one queue on one shard.
 enum Counter : std::uint32_t {
+  // Touched by every job: kept on the cache line of in_flight (see below).
   c_enqueued,
   c_completed,
-  c_retried,
+  g_leased,   // gauges: may go negative on one shard, sum is right
+  g_ready0,   // live ready handles of priority 0; g_ready0 + p for priority p
+  // The rest.
+  c_retried = g_ready0 + priority_levels_max,
   c_failed,
   c_expired,
   c_dead_lettered,
@@ -66,12 +70,10 @@ enum Counter : std::uint32_t {
   c_dedup_hits,
   c_cancelled,
   c_purged,
-  g_delayed,  // gauges: may go negative on one shard, sum is right
-  g_leased,
+  g_delayed,
   g_dead,
   g_stale,    // outdated handles still in rings (each holds a unit of capacity)
-  g_ready0,   // live ready handles of priority 0; g_ready0 + p for priority p
-  counter_count = g_ready0 + priority_levels_max,
+  counter_count,
 };
 
 struct alignas(64) QueueShard {
