@@ -65,15 +65,32 @@ void BM_Lifecycle_Single_OneThread(benchmark::State& state) {
 }
 BENCHMARK(BM_Lifecycle_Single_OneThread);
 
-void BM_Lifecycle_Batch_OneThread(benchmark::State& state) {
+// A fresh 16-byte dedup key per job, for the dedup variants.
+std::string Key16(std::uint64_t i) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(i));
+  return std::string(buf, 16);
+}
+
+// Batches of state.range(0) through enqueue_batch, reserve_batch, ack_batch;
+// with dedup, every job carries a key never used before.
+void BatchLifecycle(benchmark::State& state, bool dedup) {
   Fixture f;
   const auto n = static_cast<std::size_t>(state.range(0));
+  std::vector<std::string> keys(n);
   std::vector<EnqueueRequest> reqs(n, EnqueueRequest{.payload = Payload64()});
   std::vector<JobId> ids(n);
   std::vector<ReservedJob> jobs(n);
   std::vector<Lease> leases(n);
   std::vector<Code> codes(n);
+  std::uint64_t next_key = 0;
   for (auto _ : state) {
+    if (dedup) {
+      for (std::size_t i = 0; i < n; ++i) {
+        keys[i] = Key16(next_key++);
+        reqs[i].dedup_key = keys[i];
+      }
+    }
     BatchResult e = f.engine->enqueue_batch(f.queue, reqs, ids);
     BatchResult r = f.engine->reserve_batch(f.queue, jobs);
     for (std::uint32_t i = 0; i < r.count; ++i) leases[i] = jobs[i].lease();
@@ -82,14 +99,9 @@ void BM_Lifecycle_Batch_OneThread(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
 }
-BENCHMARK(BM_Lifecycle_Batch_OneThread)->Arg(16)->Arg(64)->Arg(256);
 
-// The same with a fresh 16-byte dedup key on every job: the cost of dedup.
-std::string Key16(std::uint64_t i) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(i));
-  return std::string(buf, 16);
-}
+void BM_Lifecycle_Batch_OneThread(benchmark::State& state) { BatchLifecycle(state, false); }
+BENCHMARK(BM_Lifecycle_Batch_OneThread)->Arg(16)->Arg(64)->Arg(256);
 
 void BM_Lifecycle_Single_OneThread_Dedup(benchmark::State& state) {
   Fixture f;
@@ -106,29 +118,7 @@ void BM_Lifecycle_Single_OneThread_Dedup(benchmark::State& state) {
 }
 BENCHMARK(BM_Lifecycle_Single_OneThread_Dedup);
 
-void BM_Lifecycle_Batch_OneThread_Dedup(benchmark::State& state) {
-  Fixture f;
-  const auto n = static_cast<std::size_t>(state.range(0));
-  std::vector<std::string> keys(n);
-  std::vector<EnqueueRequest> reqs(n, EnqueueRequest{.payload = Payload64()});
-  std::vector<JobId> ids(n);
-  std::vector<ReservedJob> jobs(n);
-  std::vector<Lease> leases(n);
-  std::vector<Code> codes(n);
-  std::uint64_t next = 0;
-  for (auto _ : state) {
-    for (std::size_t i = 0; i < n; ++i) {
-      keys[i] = Key16(next++);
-      reqs[i].dedup_key = keys[i];
-    }
-    BatchResult e = f.engine->enqueue_batch(f.queue, reqs, ids);
-    BatchResult r = f.engine->reserve_batch(f.queue, jobs);
-    for (std::uint32_t i = 0; i < r.count; ++i) leases[i] = jobs[i].lease();
-    std::uint32_t acked = f.engine->ack_batch(f.queue, {leases.data(), r.count}, codes);
-    if (e.count != n || acked != n) state.SkipWithError("batch came back short");
-  }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
-}
+void BM_Lifecycle_Batch_OneThread_Dedup(benchmark::State& state) { BatchLifecycle(state, true); }
 BENCHMARK(BM_Lifecycle_Batch_OneThread_Dedup)->Arg(64);
 
 // Thread 0 produces, thread 1 consumes; each iteration moves n jobs.
