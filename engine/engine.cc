@@ -708,19 +708,21 @@ std::uint32_t Engine::Impl::settle(QueueId id, std::span<const Lease> leases,
   Guard g(*this, id);
   if (!g.ok()) return fill(g.code());
   const std::uint64_t now = now_ns();
-  std::vector<SlotRef> freed;
+  // On the stack: a settle call allocates nothing (batch_jobs_max bounds it).
+  SlotRef freed[batch_jobs_max];
+  std::uint32_t freed_count = 0;
   std::uint32_t ok = 0;
   for (std::size_t i = 0; i < leases.size(); ++i) {
-    results[i] = settle_one(g.queue(), g.shard(), leases[i], args, now, freed);
+    results[i] = settle_one(g.queue(), g.shard(), leases[i], args, now, freed, &freed_count);
     if (results[i] == Code::ok) ++ok;
   }
-  free_records(g.queue(), freed);
+  free_records(g.queue(), {freed, freed_count});
   return ok;
 }
 
 Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
                               const SettleArgs& args, std::uint64_t now,
-                              std::vector<SlotRef>& freed) {
+                              SlotRef* freed, std::uint32_t* freed_count) {
   const SlotRef ref = engine::slot_of(lease.token);
   const std::uint32_t nonce = engine::nonce_of(lease.token);
   const std::uint32_t s = engine::slot_shard(ref);
@@ -747,7 +749,7 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
         q.shards[s].run_hist.record_exclusive(now - lease.reserved_ns);  // under shard s's lock
       }
       leave_leased(q, qs);
-      freed.push_back(ref);
+      freed[(*freed_count)++] = ref;
       break;
     case Settle::fail:
       qs.add(engine::c_failed, 1);

@@ -222,7 +222,7 @@ class Engine::Impl {
       HOTQ_REQUIRES(shard.mu);
   Code settle_one(engine::Queue& q, engine::QueueShard& qs, const Lease& lease,
                   const SettleArgs& args, std::uint64_t now,
-                  std::vector<engine::SlotRef>& freed);
+                  engine::SlotRef* freed, std::uint32_t* freed_count);
   // Sends a record to the dead set (caller holds its shard's lock).
   void to_dead_locked(engine::Shard& shard, engine::Queue& q, engine::QueueShard& qs,
                       engine::Record& r, engine::SlotRef ref, DeadReason reason,
