@@ -288,19 +288,7 @@ Code Engine::Impl::drop_queue(QueueId id) {
 
   // No operation on q is running or can start. Collect every record it owns.
   std::vector<SlotRef> refs;
-  for (auto& shard : shards_) {
-    MutexLock shard_lock(shard->mu);
-    std::uint32_t hw = shard->slab.high_water();
-    for (std::uint32_t i = 0; i < hw; ++i) {
-      Record& r = shard->slab.at(i);
-      RecordState st = r.state.load(std::memory_order_acquire);
-      if ((st == RecordState::delayed || st == RecordState::leased) && r.queue_index == index) {
-        shard->wheel.cancel(&r.timer);
-        refs.push_back(engine::make_slot_ref(shard->slab.shard(), i));
-      }
-    }
-    publish_next_due(*shard);
-  }
+  (void)take_timed_records(q, /*leased_too=*/true, refs);
   (void)drain_rings(q, q.shards[0], refs);
   {
     MutexLock dead_lock(q.dead_mu);
@@ -828,7 +816,8 @@ Ring& Engine::Impl::ring_for(Queue& q, std::uint32_t shard, std::uint32_t level)
   return *q.shards[q.options.ordering == Ordering::fifo ? 0 : shard].rings[level];
 }
 
-void Engine::Impl::free_records(Queue& q, std::span<const SlotRef> refs) {
+void Engine::Impl::free_records(Queue& q, std::span<const SlotRef> refs,
+                                bool release_capacity) {
   if (refs.empty()) return;
   for (SlotRef ref : refs) {
     Record& r = record(ref);
@@ -836,6 +825,7 @@ void Engine::Impl::free_records(Queue& q, std::span<const SlotRef> refs) {
     r.payload = nullptr;
     shards_[engine::slot_shard(ref)]->slab.free_one(ref);
   }
+  if (!release_capacity) return;
   // relaxed: notify()'s release RMW below orders it for space waiters.
   q.jobs.fetch_sub(static_cast<std::int64_t>(refs.size()), std::memory_order_relaxed);
   q.space_signal.notify();
@@ -1085,29 +1075,37 @@ Code Engine::Impl::set_paused(QueueId id, bool paused) {
   return Code::ok;
 }
 
+std::uint64_t Engine::Impl::take_timed_records(Queue& q, bool leased_too,
+                                              std::vector<SlotRef>& taken) {
+  std::uint64_t n = 0;
+  for (auto& shard : shards_) {
+    MutexLock lock(shard->mu);
+    const std::uint32_t hw = shard->slab.high_water();
+    for (std::uint32_t i = 0; i < hw; ++i) {
+      Record& r = shard->slab.at(i);
+      // acquire: only a record in use has a meaningful queue_index (job_table.h).
+      const RecordState st = r.state.load(std::memory_order_acquire);
+      if ((st == RecordState::delayed || (leased_too && st == RecordState::leased)) &&
+          r.queue_index == q.index) {
+        shard->wheel.cancel(&r.timer);
+        r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
+        taken.push_back(engine::make_slot_ref(shard->slab.shard(), i));
+        ++n;
+      }
+    }
+    publish_next_due(*shard);
+  }
+  return n;
+}
+
 Result<std::uint64_t> Engine::Impl::purge(QueueId id) {
   Guard g(*this, id);
   if (!g.ok()) return g.code();
   Queue& q = g.queue();
   std::vector<SlotRef> freed;
   drain_rings(q, g.shard(), freed);
-  std::int64_t delayed = 0;
-  for (auto& shard : shards_) {
-    MutexLock lock(shard->mu);
-    const std::uint32_t hw = shard->slab.high_water();
-    for (std::uint32_t i = 0; i < hw; ++i) {
-      Record& r = shard->slab.at(i);
-      if (r.state.load(std::memory_order_acquire) == RecordState::delayed &&
-          r.queue_index == q.index) {
-        shard->wheel.cancel(&r.timer);
-        r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
-        freed.push_back(engine::make_slot_ref(shard->slab.shard(), i));
-        ++delayed;
-      }
-    }
-    publish_next_due(*shard);
-  }
-  g.shard().add(engine::g_delayed, -delayed);
+  const std::uint64_t delayed = take_timed_records(q, /*leased_too=*/false, freed);
+  g.shard().add(engine::g_delayed, -static_cast<std::int64_t>(delayed));
   g.shard().add(engine::c_purged, static_cast<std::int64_t>(freed.size()));
   free_records(q, freed);
   return static_cast<std::uint64_t>(freed.size());
@@ -1158,14 +1156,7 @@ Code Engine::Impl::cancel(QueueId id, JobId job) {
     r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
   }
   qs.add(engine::c_cancelled, 1);
-  Record& r = record(ref);
-  Payload::release(r.payload);
-  r.payload = nullptr;
-  shard->slab.free_one(ref);
-  if (release_capacity) {
-    q.jobs.fetch_sub(1, std::memory_order_relaxed);  // relaxed: see free_records
-    q.space_signal.notify();
-  }
+  free_records(q, {&ref, 1}, release_capacity);
   return Code::ok;
 }
 

@@ -240,7 +240,16 @@ class Engine::Impl {
   std::uint64_t poll_timers(std::uint64_t now, std::uint64_t fire_max);
   std::uint64_t backoff_ms(engine::Shard& shard, const Backoff& b, std::uint32_t attempt)
       HOTQ_REQUIRES(shard.mu);
-  void free_records(engine::Queue& q, std::span<const engine::SlotRef> refs);
+  // Releases the payloads and slots of records the caller owns (state free)
+  // and, unless told otherwise, their units of the queue's capacity (a
+  // cancelled ready job's unit stays with its outdated handle).
+  void free_records(engine::Queue& q, std::span<const engine::SlotRef> refs,
+                    bool release_capacity = true);
+  // Takes every delayed (and, with leased_too, leased) record of q out of the
+  // timing wheels, marks it free and appends it to taken; returns how many.
+  // A scan of every shard's job table, each under its lock.
+  std::uint64_t take_timed_records(engine::Queue& q, bool leased_too,
+                                   std::vector<engine::SlotRef>& taken);
   // Pops every handle of the queue's rings; marks the live ready jobs free and
   // appends them to freed (the caller frees them); accounts for outdated
   // handles. Returns the number of live jobs.
