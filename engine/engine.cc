@@ -514,6 +514,9 @@ bool Engine::Impl::lease_locked(Shard& shard, Queue& q, Handle handle, std::uint
     // which we hold: a plain record, no atomic read-modify-write.
     q.shards[shard.slab.shard()].wait_hist.record_exclusive(now - r.enqueued_ns);
   }
+  QueueShard& locked = q.shards[shard.slab.shard()];  // its counters: ours under mu
+  locked.add_locked(engine::l_leased, 1);
+  locked.add_locked(static_cast<engine::LockedCounter>(engine::l_taken0 + r.priority), 1);
   const std::uint64_t lease_ns = lease_ms != 0     ? ms_to_ns(lease_ms)
                                  : r.lease_ms != 0 ? ms_to_ns(r.lease_ms)
                                                    : q.lease_ns_default;
@@ -573,7 +576,6 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
   Handle handles[batch_jobs_max];
   std::uint32_t got = 0;
   std::uint32_t stale = 0;
-  std::uint32_t leased_per_level[priority_levels_max] = {};
   // Rounds: a round that pops only outdated handles tries again, at most
   // once per job wanted, so one call cannot spin on a ring of tombstones.
   for (std::uint32_t round = 0; got < want && round <= want; ++round) {
@@ -581,7 +583,8 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
     // Strict precedence: every shard's ring of a level before the next level.
     for (std::uint32_t level = 0; level < q.options.priority_levels && n < want - got; ++level) {
       for (std::uint32_t k = 0; k < ring_shards && n < want - got; ++k) {
-        Ring& ring = ring_for(q, (home + k) % shard_count_, level);
+        const std::uint32_t s = home + k < shard_count_ ? home + k : home + k - shard_count_;
+        Ring& ring = ring_for(q, s, level);
         n += static_cast<std::uint32_t>(ring.try_pop_n(handles + n, want - got - n));
       }
     }
@@ -594,8 +597,6 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
       MutexLock lock(shard.mu);
       do {
         if (lease_locked(shard, q, handles[i], lease_ms, now, out[got + leased_here])) {
-          // Ready gauges count live handles: this one leaves its level.
-          ++leased_per_level[out[got + leased_here].priority];
           ++leased_here;
         } else {
           ++stale;
@@ -614,15 +615,6 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
   if (got < want) {
     if (q.limiter) q.limiter->give_back(want - got);
     if (leased_taken != 0) q.leased_now.fetch_sub(want - got, std::memory_order_relaxed);
-  }
-  if (got != 0) {
-    qs.add(engine::g_leased, got);
-    for (std::uint32_t level = 0; level < q.options.priority_levels; ++level) {
-      if (leased_per_level[level] != 0) {
-        qs.add(static_cast<Counter>(engine::g_ready0 + level),
-               -static_cast<std::int64_t>(leased_per_level[level]));
-      }
-    }
   }
   return got;
 }
@@ -732,20 +724,20 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
       break;
     case Settle::ack:
       r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
-      qs.add(engine::c_completed, 1);
+      q.shards[s].add_locked(engine::l_completed, 1);  // under shard s's lock
       if (lease.reserved_ns != 0 && lease.reserved_ns <= now) {
         q.shards[s].run_hist.record_exclusive(now - lease.reserved_ns);  // under shard s's lock
       }
-      leave_leased(q, qs);
+      leave_leased(q, s);
       freed[(*freed_count)++] = ref;
       break;
     case Settle::fail:
       qs.add(engine::c_failed, 1);
-      leave_leased(q, qs);
+      leave_leased(q, s);
       to_dead_locked(shard, q, qs, r, ref, DeadReason::failed, args.error, now);
       break;
     case Settle::nack: {
-      leave_leased(q, qs);
+      leave_leased(q, s);
       if (r.attempts >= r.attempts_max) {
         to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_nacked, args.error, now);
         break;
@@ -803,18 +795,14 @@ void Engine::Impl::make_ready(Queue& q, QueueShard& qs, Record& r, SlotRef ref,
   q.ready_signal.notify();
 }
 
-void Engine::Impl::leave_leased(Queue& q, QueueShard& qs) {
-  qs.add(engine::g_leased, -1);
+void Engine::Impl::leave_leased(Queue& q, std::uint32_t s) {
+  q.shards[s].add_locked(engine::l_leased, -1);  // the caller holds shard s's lock
   if (q.options.leased_max != 0) {
     q.leased_now.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a count
     q.ready_signal.notify();  // a reserve blocked on leased_full may go on
   }
 }
 
-Ring& Engine::Impl::ring_for(Queue& q, std::uint32_t shard, std::uint32_t level) {
-  // A strict-FIFO queue has one ring per level (shard 0's): one total order.
-  return *q.shards[q.options.ordering == Ordering::fifo ? 0 : shard].rings[level];
-}
 
 void Engine::Impl::free_records(Queue& q, std::span<const SlotRef> refs,
                                 bool release_capacity) {
@@ -880,7 +868,7 @@ std::uint64_t Engine::Impl::poll_timers(std::uint64_t now, std::uint64_t fire_ma
           }
           HOTQ_DCHECK(st == RecordState::leased);
           qs.add(engine::c_expired, 1);
-          leave_leased(q, qs);
+          leave_leased(q, s);
           if (!q.options.expiry_counts_as_attempt) {
             --r.attempts;  // this delivery does not count
           } else if (r.attempts >= r.attempts_max) {
@@ -1321,9 +1309,13 @@ Result<std::uint64_t> Engine::Impl::dead_op(QueueId id, DeadOp op, std::span<con
 void Engine::Impl::collect(Queue& q, std::uint64_t now, QueueStats& stats,
                            LatencyHistogram::Snapshot& wait, LatencyHistogram::Snapshot& run) {
   std::array<std::int64_t, engine::counter_count> sum{};
+  std::array<std::int64_t, engine::locked_count> locked{};
   for (std::uint32_t s = 0; s < shard_count_; ++s) {
     for (std::uint32_t c = 0; c < engine::counter_count; ++c) {
       sum[c] += q.shards[s].counters[c].load(std::memory_order_relaxed);  // relaxed: statistics
+    }
+    for (std::uint32_t c = 0; c < engine::locked_count; ++c) {
+      locked[c] += q.shards[s].locked[c].load(std::memory_order_relaxed);  // relaxed: statistics
     }
     q.shards[s].wait_hist.add_to(wait);
     q.shards[s].run_hist.add_to(run);
@@ -1331,14 +1323,15 @@ void Engine::Impl::collect(Queue& q, std::uint64_t now, QueueStats& stats,
   auto u = [](std::int64_t v) { return static_cast<std::uint64_t>(std::max<std::int64_t>(v, 0)); };
   QueueCounts& out = stats.counts;
   out.delayed += u(sum[engine::g_delayed]);
-  out.leased += u(sum[engine::g_leased]);
+  out.leased += u(locked[engine::l_leased]);
   out.dead += u(sum[engine::g_dead]);
   for (std::uint32_t level = 0; level < q.options.priority_levels; ++level) {
-    out.ready_by_priority[level] += u(sum[engine::g_ready0 + level]);
-    out.ready += u(sum[engine::g_ready0 + level]);
+    const std::int64_t ready = sum[engine::g_ready0 + level] - locked[engine::l_taken0 + level];
+    out.ready_by_priority[level] += u(ready);
+    out.ready += u(ready);
   }
   out.enqueued += u(sum[engine::c_enqueued]);
-  out.completed += u(sum[engine::c_completed]);
+  out.completed += u(locked[engine::l_completed]);
   out.retried += u(sum[engine::c_retried]);
   out.failed += u(sum[engine::c_failed]);
   out.expired += u(sum[engine::c_expired]);

@@ -56,9 +56,9 @@ using Ring = MpmcRing<Handle>;
 enum Counter : std::uint32_t {
   // Touched by every job: kept on the cache line of in_flight (see below).
   c_enqueued,
-  c_completed,
-  g_leased,   // gauges: may go negative on one shard, sum is right
-  g_ready0,   // live ready handles of priority 0; g_ready0 + p for priority p
+  g_ready0,   // gauges: may go negative on one shard, sum is right. Handles
+              // of priority p made ready, minus those removed other than by a
+              // lease (cancel, purge, re-prioritise); leases count in l_taken0.
   // The rest.
   c_retried = g_ready0 + priority_levels_max,
   c_failed,
@@ -76,17 +76,34 @@ enum Counter : std::uint32_t {
   counter_count,
 };
 
+// Counters written only under the lock of the slab shard with the same index
+// as the QueueShard (the shard whose records they count): one writer at a
+// time, so a plain load and store instead of a locked read-modify-write.
+// These are the ones every job's reserve and ack touch.
+enum LockedCounter : std::uint32_t {
+  l_completed,
+  l_leased,   // gauge: leases held
+  l_taken0,   // ready handles of priority p leased: l_taken0 + p
+  locked_count = l_taken0 + priority_levels_max,
+};
+
 struct alignas(64) QueueShard {
   std::atomic<std::uint32_t> in_flight{0};
   std::array<std::atomic<std::int64_t>, counter_count> counters{};
   // Written only under the lock of the shard with the same index (the
   // shard whose records they measure): see lease_locked and settle_one.
+  std::array<std::atomic<std::int64_t>, locked_count> locked{};
   LatencyHistogram wait_hist;  // enqueue to first reserve
   LatencyHistogram run_hist;   // reserve to ack
   std::array<std::unique_ptr<Ring>, priority_levels_max> rings;
 
   void add(Counter c, std::int64_t n) {
     counters[c].fetch_add(n, std::memory_order_relaxed);  // relaxed: statistics only
+  }
+  // Caller holds the lock of the slab shard with this QueueShard's index.
+  // relaxed: statistics; the lock orders the writers, readers want no order.
+  void add_locked(LockedCounter c, std::int64_t n) {
+    locked[c].store(locked[c].load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 };
 
@@ -232,8 +249,11 @@ class Engine::Impl {
   void make_ready(engine::Queue& q, engine::QueueShard& qs, engine::Record& r,
                   engine::SlotRef ref, std::uint64_t ready_since_ns,
                   bool replaces_handle = false);
-  void leave_leased(engine::Queue& q, engine::QueueShard& qs);
-  engine::Ring& ring_for(engine::Queue& q, std::uint32_t shard, std::uint32_t level);
+  void leave_leased(engine::Queue& q, std::uint32_t s);  // caller holds shard s's lock
+  // A strict-FIFO queue has one ring per level (shard 0's): one total order.
+  static engine::Ring& ring_for(engine::Queue& q, std::uint32_t shard, std::uint32_t level) {
+    return *q.shards[q.options.ordering == Ordering::fifo ? 0 : shard].rings[level];
+  }
   void schedule_locked(engine::Shard& shard, engine::Queue& q, engine::Record& r,
                        std::uint64_t deadline_ns) HOTQ_REQUIRES(shard.mu);
   void publish_next_due(engine::Shard& shard) HOTQ_REQUIRES(shard.mu);
