@@ -1,0 +1,279 @@
+// wal/recovery.cc — see recovery.h; the decision table is in
+// docs/wal-format.md "Recovery rules".
+#include "wal/recovery.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace hotq::wal {
+
+const char* recovery_status_name(RecoveryStatus s) {
+  switch (s) {
+    case RecoveryStatus::ok: return "ok";
+    case RecoveryStatus::io_error: return "io_error";
+    case RecoveryStatus::corrupt: return "corrupt";
+    case RecoveryStatus::apply_failed: return "apply_failed";
+  }
+  return "?";
+}
+
+namespace {
+
+struct SegmentFile {
+  std::string name;
+  std::uint64_t first_lsn = 0;
+};
+
+std::string where(const Fs& fs, const std::string& name, std::uint64_t offset) {
+  return fs.path() + "/" + name + " at offset " + std::to_string(offset);
+}
+
+int read_all(File& f, std::string* out) {
+  std::uint64_t size = 0;
+  int rc = f.size(&size);
+  if (rc != 0) return rc;
+  out->resize(size);
+  std::size_t got = 0;
+  rc = f.read(0, out->data(), size, &got);
+  if (rc != 0) return rc;
+  out->resize(got);
+  return 0;
+}
+
+bool all_zero(const char* p, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
+
+// Checks the group at `off` of `seg` against the expected first LSN, with
+// every record. On success fills `records` (views into seg) and *bytes.
+bool check_group(const std::string& seg, std::uint64_t off, std::uint64_t expected_lsn,
+                 std::vector<LogRecord>* records, std::uint64_t* bytes, std::string* why,
+                 bool* unknown_type) {
+  records->clear();
+  *unknown_type = false;
+  if (off + group_header_bytes + sentinel_bytes > seg.size()) {
+    *why = "group header runs past the end of the segment";
+    return false;
+  }
+  GroupHeader gh;
+  if (!decode_group_header(seg.data() + off, &gh)) {
+    *why = "bad group header";
+    return false;
+  }
+  if (gh.first_lsn != expected_lsn) {
+    *why = "group starts at LSN " + std::to_string(gh.first_lsn) + ", expected " +
+           std::to_string(expected_lsn);
+    return false;
+  }
+  if (off + gh.group_bytes + sentinel_bytes > seg.size()) {
+    *why = "group runs past the end of the segment";
+    return false;
+  }
+  std::uint64_t at = off + group_header_bytes;
+  const std::uint64_t end = off + gh.group_bytes;
+  for (std::uint32_t i = 0; i < gh.record_count; ++i) {
+    RecordHeader rh;
+    std::string_view body;
+    const RecordCheck c = decode_record(seg.data() + at, end - at, &rh, &body);
+    if (c != RecordCheck::ok) {
+      // Intact bytes of a type this version does not know: a newer writer's
+      // log, never a torn write. Refused, never cut.
+      *unknown_type = c == RecordCheck::bad_type;
+      *why = "record " + std::to_string(i) + " at offset " + std::to_string(at) + ": " +
+             record_check_name(c);
+      return false;
+    }
+    if (rh.lsn != expected_lsn + i) {
+      *why = "record at offset " + std::to_string(at) + " has LSN " + std::to_string(rh.lsn) +
+             ", expected " + std::to_string(expected_lsn + i);
+      return false;
+    }
+    records->push_back({static_cast<RecordType>(rh.type), rh.lsn, body});
+    at += record_span_bytes(rh.body_bytes);
+  }
+  if (at != end) {
+    *why = "records end at offset " + std::to_string(at) + ", the group at " + std::to_string(end);
+    return false;
+  }
+  *bytes = gh.group_bytes;
+  return true;
+}
+
+// A valid group header with an LSN at or after `expected_lsn` somewhere after
+// `off`: the sign that a bad group is damage, not a torn end.
+bool later_group(const std::string& seg, std::uint64_t off, std::uint64_t expected_lsn,
+                 std::uint64_t* found_at, std::uint64_t* found_lsn) {
+  for (std::uint64_t at = off + record_align_bytes; at + group_header_bytes <= seg.size();
+       at += record_align_bytes) {
+    if (!looks_like_group_header(seg.data() + at)) continue;
+    GroupHeader gh;
+    if (decode_group_header(seg.data() + at, &gh) && gh.first_lsn >= expected_lsn) {
+      *found_at = at;
+      *found_lsn = gh.first_lsn;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+RecoveryStatus recover_log(Fs& fs, std::uint64_t covered_lsn, const ApplyFn& apply,
+                           LogTail* tail, RecoveryReport* report, std::string* error) {
+  *tail = LogTail{};
+  *report = RecoveryReport{};
+  auto io_fail = [&](int rc, const std::string& what) {
+    *error = "wal recovery: " + what + ": " + std::strerror(rc);
+    return RecoveryStatus::io_error;
+  };
+
+  std::vector<std::string> names;
+  if (int rc = fs.list(&names); rc != 0) return io_fail(rc, "cannot list " + fs.path());
+  std::vector<SegmentFile> segs;
+  bool removed_tmp = false;
+  for (const std::string& name : names) {
+    std::uint64_t first = 0;
+    if (parse_segment_name(name, &first)) {
+      segs.push_back({name, first});
+    } else if (name.starts_with("free-") && name.ends_with(".log")) {
+      tail->free_segments.push_back(name);
+    } else if (name.ends_with(".tmp")) {
+      if (int rc = fs.remove(name); rc != 0) return io_fail(rc, "cannot remove " + name);
+      report->notes.push_back("removed unfinished file " + name);
+      removed_tmp = true;
+    }
+  }
+  if (removed_tmp) {
+    if (int rc = fs.sync_dir(); rc != 0) return io_fail(rc, "cannot fsync " + fs.path());
+  }
+  std::sort(segs.begin(), segs.end(),
+            [](const SegmentFile& a, const SegmentFile& b) { return a.first_lsn < b.first_lsn; });
+
+  std::uint64_t expected = covered_lsn + 1;
+  report->last_lsn = covered_lsn;
+  tail->next_lsn = expected;
+  if (segs.empty()) return RecoveryStatus::ok;
+
+  // The first segment needed holds covered_lsn + 1; older ones are covered
+  // by the snapshot (kept for the writer to recycle).
+  std::size_t k = 0;
+  while (k + 1 < segs.size() && segs[k + 1].first_lsn <= expected) ++k;
+  if (segs[k].first_lsn > expected) {
+    *error = "wal recovery: missing segment: the log resumes at LSN " +
+             std::to_string(segs[k].first_lsn) + " (" + fs.path() + "/" + segs[k].name +
+             ") but the snapshot covers only up to LSN " + std::to_string(covered_lsn);
+    return RecoveryStatus::corrupt;
+  }
+  for (std::size_t i = 0; i < k; ++i) tail->segments.push_back(segs[i].name);
+  expected = segs[k].first_lsn;  // records up to covered_lsn are read but skipped
+
+  std::string seg;
+  std::vector<LogRecord> records;
+  std::uint64_t end_offset = 0;  // where the previous segment's log ended
+  for (std::size_t i = k; i < segs.size(); ++i) {
+    const SegmentFile& sf = segs[i];
+    const bool newest = i + 1 == segs.size();
+    if (sf.first_lsn != expected) {
+      *error = "wal recovery: LSN gap: " + fs.path() + "/" + segs[i - 1].name + " ends before LSN " +
+               std::to_string(expected) + " but the next segment is " + sf.name +
+               " (a segment is missing)";
+      return RecoveryStatus::corrupt;
+    }
+    std::unique_ptr<File> file;
+    if (int rc = fs.open(sf.name, OpenMode::existing, &file); rc != 0) {
+      return io_fail(rc, "cannot open " + sf.name);
+    }
+    if (int rc = read_all(*file, &seg); rc != 0) return io_fail(rc, "cannot read " + sf.name);
+    ++report->segments_read;
+
+    SegmentHeader sh;
+    if (seg.size() < segment_header_bytes || !decode_segment_header(seg.data(), &sh) ||
+        sh.first_lsn != sf.first_lsn || sh.segment_bytes != seg.size()) {
+      if (!newest) {
+        *error = "wal recovery: bad segment header in " + where(fs, sf.name, 0);
+        return RecoveryStatus::corrupt;
+      }
+      // Torn roll: renamed for reuse, never written. It goes back to the free list.
+      file.reset();
+      const std::string back = "free-r" + std::to_string(sf.first_lsn) + ".log";
+      if (int rc = fs.rename(sf.name, back); rc != 0) return io_fail(rc, "cannot rename " + sf.name);
+      if (int rc = fs.sync_dir(); rc != 0) return io_fail(rc, "cannot fsync " + fs.path());
+      tail->free_segments.push_back(back);
+      report->notes.push_back("segment " + sf.name +
+                              " was being started when the writer stopped: recycled");
+      tail->write_offset = end_offset;
+      break;
+    }
+
+    std::uint64_t off = segment_header_bytes;
+    for (;;) {
+      if (off + sentinel_bytes <= seg.size() && all_zero(seg.data() + off, sentinel_bytes)) break;
+      std::uint64_t bytes = 0;
+      std::string why;
+      bool unknown_type = false;
+      if (check_group(seg, off, expected, &records, &bytes, &why, &unknown_type)) {
+        for (const LogRecord& r : records) {
+          if (r.lsn <= covered_lsn) continue;
+          std::string apply_error;
+          if (!apply(r, &apply_error)) {
+            *error = "wal recovery: record LSN " + std::to_string(r.lsn) + " (" +
+                     record_type_name(static_cast<std::uint16_t>(r.type)) + ") in " +
+                     where(fs, sf.name, off) + ": " + apply_error;
+            return RecoveryStatus::apply_failed;
+          }
+          ++report->records_applied;
+        }
+        expected += records.size();
+        off += bytes;
+        continue;
+      }
+      if (unknown_type) {
+        *error = "wal recovery: " + where(fs, sf.name, off) + ": " + why +
+                 " (written by a newer version of hotq?)";
+        return RecoveryStatus::corrupt;
+      }
+      if (!newest) {
+        *error = "wal recovery: corrupt group in " + where(fs, sf.name, off) + ": " + why +
+                 " (not the newest segment, so not a torn write)";
+        return RecoveryStatus::corrupt;
+      }
+      std::uint64_t later_at = 0, later_lsn = 0;
+      if (later_group(seg, off, expected, &later_at, &later_lsn)) {
+        *error = "wal recovery: corrupt group in " + where(fs, sf.name, off) + ": " + why +
+                 "; a valid group (LSN " + std::to_string(later_lsn) + ") follows at offset " +
+                 std::to_string(later_at) + ", so this is damage, not a torn write";
+        return RecoveryStatus::corrupt;
+      }
+      // Torn tail: zero from here to the end so no remnant is read again.
+      const std::uint64_t n = seg.size() - off;
+      std::string zeros(std::min<std::uint64_t>(n, 1u << 20), '\0');
+      for (std::uint64_t at = off; at < seg.size(); at += zeros.size()) {
+        iovec iov{zeros.data(), std::min<std::uint64_t>(zeros.size(), seg.size() - at)};
+        if (int rc = file->write(at, {&iov, 1}); rc != 0) {
+          return io_fail(rc, "cannot cut the torn tail of " + sf.name);
+        }
+      }
+      if (int rc = file->sync(); rc != 0) return io_fail(rc, "cannot sync " + sf.name);
+      report->torn_tail = true;
+      report->torn_segment = sf.name;
+      report->torn_offset = off;
+      report->torn_bytes = n;
+      report->notes.push_back("torn tail in " + where(fs, sf.name, off) + " (" + why +
+                              "): cut, " + std::to_string(n) + " bytes zeroed");
+      break;
+    }
+    tail->segments.push_back(sf.name);
+    end_offset = off;
+    tail->write_offset = off;
+  }
+  tail->next_lsn = expected;
+  report->last_lsn = std::max(covered_lsn, expected - 1);
+  return RecoveryStatus::ok;
+}
+
+}  // namespace hotq::wal
