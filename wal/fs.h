@@ -14,10 +14,23 @@
 // never reports a partial write as success). The caller decides what an
 // error means; the WAL treats any write or sync error as fatal for the log.
 //
-// Thread safety: an Fs may be used from several threads at once only for
-// different files; one File is used by one thread at a time (the WAL's
-// writer thread, or recovery before the writer starts). The WAL guarantees
-// both.
+// A write that fails may have written part of its bytes (the file may even
+// have grown): nothing in that range may be trusted, which is what the
+// WAL's checksums and recovery rules are for. Any number of iovecs may be
+// passed; a layer splits them as its system calls require. On an error,
+// *out and *got are left as they were (got: 0).
+//
+// Names are plain file names: not empty, not "." or "..", no '/' or NUL, at
+// most 255 bytes; anything else is EINVAL (ENAMETOOLONG for length).
+// list() returns every regular file, the posix layer's LOCK included: a
+// reader ignores names it does not know.
+//
+// Thread safety: an Fs may be used from several threads at once, for
+// different files, directory operations included; one File is used by one
+// thread at a time (the WAL's writer thread, or recovery before the writer
+// starts). The WAL guarantees both. Destroy Files before their Fs (the
+// layers tolerate the opposite, but a posix File outliving its Fs no longer
+// holds the directory lock).
 #ifndef HOTQ_WAL_FS_H_
 #define HOTQ_WAL_FS_H_
 

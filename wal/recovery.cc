@@ -198,7 +198,25 @@ RecoveryStatus recover_log(Fs& fs, std::uint64_t covered_lsn, const ApplyFn& app
         *error = "wal recovery: bad segment header in " + where(fs, sf.name, 0);
         return RecoveryStatus::corrupt;
       }
-      // Torn roll: renamed for reuse, never written. It goes back to the free list.
+      // Torn roll: renamed for reuse, its header never written — unless a
+      // group of its own follows, which makes it a damaged header instead.
+      // (The first group went out in the same write as the header, so it
+      // alone may be intact from the torn write; a group after it may not.)
+      std::uint64_t later_at = 0, later_lsn = 0;
+      bool damaged = later_group(seg, segment_header_bytes - record_align_bytes, expected,
+                                 &later_at, &later_lsn);
+      if (damaged && later_at == segment_header_bytes) {
+        GroupHeader first;
+        decode_group_header(seg.data() + later_at, &first);
+        damaged = later_group(seg, later_at + first.group_bytes - record_align_bytes,
+                              later_lsn + first.record_count, &later_at, &later_lsn);
+      }
+      if (damaged) {
+        *error = "wal recovery: bad segment header in " + where(fs, sf.name, 0) +
+                 " although a valid group (LSN " + std::to_string(later_lsn) + ") is at offset " +
+                 std::to_string(later_at);
+        return RecoveryStatus::corrupt;
+      }
       file.reset();
       const std::string back = "free-r" + std::to_string(sf.first_lsn) + ".log";
       if (int rc = fs.rename(sf.name, back); rc != 0) return io_fail(rc, "cannot rename " + sf.name);
