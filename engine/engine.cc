@@ -231,6 +231,9 @@ Result<QueueId> Engine::Impl::create_queue(std::string_view name, const QueueOpt
   for (std::uint32_t s = 0; s < shard_count_; ++s) {
     QueueShard& qs = q->shards[s];
     for (auto& c : qs.counters) c.store(0, std::memory_order_relaxed);
+    for (auto& c : qs.locked) c.store(0, std::memory_order_relaxed);
+    qs.wait_hist.reset();  // (no job of the queue is alive: no writer)
+    qs.run_hist.reset();
     const bool has_rings = options.ordering == Ordering::sharded || s == 0;
     for (std::uint32_t level = 0; level < priority_levels_max; ++level) {
       qs.rings[level] = has_rings && level < options.priority_levels

@@ -486,6 +486,30 @@ TEST_F(OpsTest, DroppingAQueueUnbindsIt) {
   EXPECT_EQ(engine_->bind("bad name", b), Code::invalid_argument);
 }
 
+// A queue made again in a dropped queue's slot starts with clean stats:
+// counters, gauges and both latency histograms.
+TEST_F(OpsTest, RecreatedQueueStartsWithCleanStats) {
+  QueueId a = engine_->create_queue("a").value();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(engine_->enqueue(a, {.payload = "x"}).ok());
+    Result<ReservedJob> job = engine_->reserve(a);
+    ASSERT_TRUE(job.ok());
+    ASSERT_EQ(engine_->ack(a, job->lease()), Code::ok);
+  }
+  ASSERT_TRUE(engine_->enqueue(a, {.payload = "left"}).ok());
+  ASSERT_TRUE(engine_->reserve(a).ok());  // leased when dropped
+  ASSERT_EQ(engine_->drop_queue(a), Code::ok);
+  QueueId again = engine_->create_queue("a").value();
+  Result<QueueStats> st = engine_->stats(again);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->counts.completed, 0u);
+  EXPECT_EQ(st->counts.enqueued, 0u);
+  EXPECT_EQ(st->counts.leased, 0u);
+  EXPECT_EQ(st->counts.ready, 0u);
+  EXPECT_EQ(st->wait.count, 0u);
+  EXPECT_EQ(st->run.count, 0u);
+}
+
 TEST_F(OpsTest, TopicLimitsAreEnforced) {
   QueueOptions tiny;
   tiny.capacity_jobs_max = 2;
