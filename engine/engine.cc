@@ -5,10 +5,13 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <bit>
 #include <thread>
 
 #include "engine/engine_impl.h"
+#include "wal/posix_fs.h"
+#include "wal/records.h"
 #include "util/check.h"
 
 namespace hotq {
@@ -23,21 +26,16 @@ using engine::RecordState;
 using engine::Ring;
 using engine::Shard;
 using engine::SlotRef;
+using engine::ms_to_ns;
+using engine::saturating_add;
+using engine::valid_queue_name;
+using engine::valid_queue_options;
 
 namespace {
 
-constexpr std::uint64_t ns_per_ms = 1'000'000;
 // Timers one reserve call fires per shard before it goes on: bounds the
 // latency a mass expiry adds to one call. The rest fire on later calls.
 constexpr std::uint64_t timers_per_poll_max = 4096;
-
-std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
-  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
-std::uint64_t ms_to_ns(std::uint64_t ms) {
-  return ms > UINT64_MAX / ns_per_ms ? UINT64_MAX : ms * ns_per_ms;
-}
 
 void cpu_relax(std::uint32_t& spins) {
   if (++spins < 64) {
@@ -60,30 +58,6 @@ void push_all(Ring& ring, const Handle* handles, std::size_t n) {
     done += ring.try_push_n(handles + done, n - done);
     if (done < n) cpu_relax(spins);
   }
-}
-
-bool valid_queue_name(std::string_view name) {
-  if (name.empty() || name.size() > queue_name_bytes_max) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-' || c == ':';
-  });
-}
-
-bool valid_queue_options(const QueueOptions& o) {
-  return o.capacity_jobs_max >= 1 && o.capacity_jobs_max <= capacity_jobs_limit &&
-         o.priority_levels >= 1 && o.priority_levels <= priority_levels_max &&
-         o.lease_ms_default >= 1 && o.lease_ms_default <= lease_ms_max &&
-         o.attempts_max >= 1 && o.attempts_max <= attempts_limit &&
-         o.payload_bytes_max <= payload_bytes_limit && o.backoff.base_ms <= delay_ms_max &&
-         o.backoff.cap_ms <= delay_ms_max && o.backoff.jitter_percent <= 100 &&
-         (o.ordering == Ordering::sharded || o.ordering == Ordering::fifo) &&
-         o.leased_max <= capacity_jobs_limit && o.dedup_window_ms >= 1 &&
-         o.dedup_window_ms <= dedup_window_ms_max && o.dedup_keys_max <= dedup_keys_limit &&
-         (o.rate_limit.tokens_per_interval == 0 ||
-          (o.rate_limit.interval_ms >= 1 && o.rate_limit.interval_ms <= delay_ms_max &&
-           o.rate_limit.tokens_per_interval <= rate_tokens_limit &&
-           o.rate_limit.burst_tokens <= rate_tokens_limit));
 }
 
 }  // namespace
@@ -182,6 +156,8 @@ void Engine::Impl::close() {
     q->ready_signal.wake_all();
     q->space_signal.wake_all();
   }
+  // What is pending goes to disk (interval mode); later appends are refused.
+  if (log_ != nullptr) log_->close();
 }
 
 // ------------------------------------------------------------------ queues
@@ -189,18 +165,39 @@ void Engine::Impl::close() {
 Result<QueueId> Engine::Impl::create_queue(std::string_view name, const QueueOptions& options) {
   if (closed_.load(std::memory_order_acquire)) return Code::closed;
   if (!valid_queue_name(name) || !valid_queue_options(options)) return Code::invalid_argument;
-  MutexLock lock(table_mu_);
-  if (names_.count(std::string(name)) != 0) return Code::already_exists;
-  std::uint32_t index = queues_max;
-  for (std::uint32_t i = 0; i < queues_max; ++i) {
-    Queue* q = queues_[i].load(std::memory_order_relaxed);  // relaxed: written under table_mu_
-    if (q == nullptr || (q->generation.load(std::memory_order_relaxed) & 1) == 0) {
-      index = i;
-      break;
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
+  QueueId id = 0;
+  std::uint64_t lsn = 0;
+  {
+    MutexLock lock(table_mu_);
+    if (names_.count(std::string(name)) != 0) return Code::already_exists;
+    std::uint32_t index = queues_max;
+    for (std::uint32_t i = 0; i < queues_max; ++i) {
+      Queue* q = queues_[i].load(std::memory_order_relaxed);  // relaxed: written under table_mu_
+      if (q == nullptr || (q->generation.load(std::memory_order_relaxed) & 1) == 0) {
+        index = i;
+        break;
+      }
     }
+    if (index == queues_max) return Code::limit_exceeded;
+    if (durable()) {
+      // Logged under table_mu_, before the queue exists: every record of
+      // the queue comes after this one.
+      const Queue* old = queues_[index].load(std::memory_order_relaxed);
+      const std::uint32_t gen = old == nullptr ? 1 : old->generation.load(std::memory_order_relaxed) + 1;
+      std::string body;
+      wal::encode(wal::QueueCreateRec{(gen << Queue::queue_index_bits) | index, name, options}, &body);
+      const wal::Log::Record rec{wal::RecordType::queue_create, body};
+      if (Code c = log_records({&rec, 1}, &lsn); c != Code::ok) return c;
+    }
+    id = install_queue(index, name, options, 0)->id();
   }
-  if (index == queues_max) return Code::limit_exceeded;
+  if (Code c = wait_durable(lsn); c != Code::ok) return c;
+  return id;
+}
 
+Queue* Engine::Impl::install_queue(std::uint32_t index, std::string_view name,
+                                   const QueueOptions& options, std::uint32_t generation) {
   Queue* q = queues_[index].load(std::memory_order_relaxed);
   bool fresh = q == nullptr;
   if (fresh) {
@@ -243,11 +240,11 @@ Result<QueueId> Engine::Impl::create_queue(std::string_view name, const QueueOpt
   }
   // seq_cst: the new generation (odd: live) publishes everything above to
   // the Guard's seq_cst load.
-  q->generation.store(q->generation.load(std::memory_order_relaxed) + 1,
+  q->generation.store(generation != 0 ? generation : q->generation.load(std::memory_order_relaxed) + 1,
                       std::memory_order_seq_cst);
   if (fresh) queues_[index].store(q, std::memory_order_release);  // see queues_
   names_.emplace(q->name, index);
-  return q->id();
+  return q;
 }
 
 Result<QueueId> Engine::Impl::find_queue(std::string_view name) {
@@ -270,6 +267,8 @@ std::vector<QueueInfo> Engine::Impl::list_queues() {
 }
 
 Code Engine::Impl::drop_queue(QueueId id) {
+  // Not logged yet: refused by a durable engine rather than lost at a restart.
+  if (durable()) return Code::not_supported;
   if (closed_.load(std::memory_order_acquire)) return Code::closed;
   MutexLock lock(table_mu_);
   std::uint32_t index = id & (queues_max - 1);
@@ -340,7 +339,7 @@ void Engine::Impl::fill_record(Record& r, const Queue& q, const EnqueueRequest& 
 std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
                                          std::span<const EnqueueRequest> requests,
                                          std::span<JobId> ids, std::span<Code> codes,
-                                         Code* stopped_by) {
+                                         Code* stopped_by, std::uint64_t* lsn) {
   *stopped_by = Code::full;
   const auto n = static_cast<std::int64_t>(requests.size());
   const auto cap = static_cast<std::int64_t>(q.options.capacity_jobs_max);
@@ -408,6 +407,48 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
     q.space_signal.notify();
     qs.add(engine::c_dedup_hits, duplicates);
   }
+  if (durable() && count > duplicates) {
+    // Logged before any job becomes visible, so every later record of a job
+    // (its reserve, its ack) comes after its enqueue in the log.
+    thread_local std::string heads;
+    thread_local std::vector<std::size_t> ends;
+    thread_local std::vector<wal::Log::Record> recs;
+    heads.clear();
+    ends.clear();
+    recs.clear();
+    for (std::uint32_t i = 0; i < count; ++i) {
+      if (fate[i] == duplicate) continue;
+      const Record& r = record(refs[i]);
+      const EnqueueRequest& req = requests[i];
+      wal::encode_head(wal::EnqueueRec{q.id(), r.priority, r.id(), to_wall(now),
+                                       req.delay_ms != 0
+                                           ? to_wall(saturating_add(now, ms_to_ns(req.delay_ms)))
+                                           : 0,
+                                       r.attempts_max, r.lease_ms, req.dedup_key, req.payload},
+                       &heads);
+      ends.push_back(heads.size());
+    }
+    std::size_t start = 0, k = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      if (fate[i] == duplicate) continue;
+      recs.push_back({wal::RecordType::enqueue,
+                      std::string_view(heads).substr(start, ends[k] - start), requests[i].payload});
+      start = ends[k++];
+    }
+    if (Code c = log_records(recs, lsn); c != Code::ok) {
+      // Not logged: the jobs never existed (the log has failed, or the batch
+      // cannot fit one group).
+      SlotRef made[batch_jobs_max];
+      std::uint32_t m = 0;
+      for (std::uint32_t i = 0; i < count; ++i) {
+        if (fate[i] != duplicate) made[m++] = refs[i];
+      }
+      free_records(q, {made, m});
+      q.space_signal.notify();
+      *stopped_by = c;
+      return 0;
+    }
+  }
   if (delayed_count != 0) {
     MutexLock lock(shard.mu);
     for (std::uint32_t i = 0; i < count; ++i) {
@@ -446,6 +487,18 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
 BatchResult Engine::Impl::enqueue(QueueId id, std::span<const EnqueueRequest> requests,
                                   std::span<JobId> ids, std::span<Code> codes,
                                   std::uint64_t timeout_ms, bool wait) {
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return {c, 0};
+  std::uint64_t lsn = 0;
+  BatchResult result = enqueue_logged(id, requests, ids, codes, timeout_ms, wait, &lsn);
+  // Sync mode: an enqueue returns once its records are fdatasync'ed.
+  if (lsn != 0 && wait_durable(lsn) != Code::ok) return {Code::wal_failed, 0};
+  return result;
+}
+
+BatchResult Engine::Impl::enqueue_logged(QueueId id, std::span<const EnqueueRequest> requests,
+                                         std::span<JobId> ids, std::span<Code> codes,
+                                         std::uint64_t timeout_ms, bool wait,
+                                         std::uint64_t* lsn) {
   HOTQ_CHECK(ids.size() >= requests.size());
   HOTQ_CHECK(codes.empty() || codes.size() >= requests.size());
   if (requests.size() > batch_jobs_max) return {Code::invalid_argument, 0};
@@ -463,7 +516,7 @@ BatchResult Engine::Impl::enqueue(QueueId id, std::span<const EnqueueRequest> re
       }
       Code stopped_by = Code::full;
       done += enqueue_some(g.queue(), g.shard(), requests.subspan(done), ids.subspan(done),
-                           codes.empty() ? codes : codes.subspan(done), &stopped_by);
+                           codes.empty() ? codes : codes.subspan(done), &stopped_by, lsn);
       // A full queue still answers duplicates of keys it remembers, so an
       // idempotent producer's retry is not refused for lack of room.
       while (stopped_by == Code::full && done < requests.size() &&
@@ -598,6 +651,7 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
     while (i < n) {
       Shard& shard = *shards_[engine::slot_shard(engine::slot_of(handles[i]))];
       MutexLock lock(shard.mu);
+      const std::uint32_t run_first = leased_here;
       do {
         if (lease_locked(shard, q, handles[i], lease_ms, now, out[got + leased_here])) {
           ++leased_here;
@@ -606,6 +660,10 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
         }
         ++i;
       } while (i < n && engine::slot_shard(engine::slot_of(handles[i])) == shard.slab.shard());
+      // Logged under the lock that the job's ack will take, so the reserve
+      // precedes the ack in the log. Not waited for: a reserve lost in a
+      // crash costs one more delivery (at-least-once), nothing else.
+      if (durable() && leased_here != run_first) log_reserves(q, out.subspan(got + run_first, leased_here - run_first));
     }
     got += leased_here;
   }
@@ -688,6 +746,7 @@ std::uint32_t Engine::Impl::settle(QueueId id, std::span<const Lease> leases,
   if (args.how == Settle::nack && args.has_delay && args.delay_ms > delay_ms_max) {
     return fill(Code::invalid_argument);
   }
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return fill(c);
   Guard g(*this, id);
   if (!g.ok()) return fill(g.code());
   const std::uint64_t now = now_ns();
@@ -695,17 +754,26 @@ std::uint32_t Engine::Impl::settle(QueueId id, std::span<const Lease> leases,
   SlotRef freed[batch_jobs_max];
   std::uint32_t freed_count = 0;
   std::uint32_t ok = 0;
+  std::uint64_t lsn = 0;
   for (std::size_t i = 0; i < leases.size(); ++i) {
-    results[i] = settle_one(g.queue(), g.shard(), leases[i], args, now, freed, &freed_count);
+    results[i] = settle_one(g.queue(), g.shard(), leases[i], args, now, freed, &freed_count, &lsn);
     if (results[i] == Code::ok) ++ok;
   }
   free_records(g.queue(), {freed, freed_count});
+  // Sync mode: the settle returns once its records are fdatasync'ed; if the
+  // log failed first, none of them is reported done.
+  if (lsn != 0 && wait_durable(lsn) != Code::ok) {
+    for (std::size_t i = 0; i < leases.size(); ++i) {
+      if (results[i] == Code::ok) results[i] = Code::wal_failed;
+    }
+    return 0;
+  }
   return ok;
 }
 
 Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
                               const SettleArgs& args, std::uint64_t now,
-                              SlotRef* freed, std::uint32_t* freed_count) {
+                              SlotRef* freed, std::uint32_t* freed_count, std::uint64_t* lsn) {
   const SlotRef ref = engine::slot_of(lease.token);
   const std::uint32_t nonce = engine::nonce_of(lease.token);
   const std::uint32_t s = engine::slot_shard(ref);
@@ -722,10 +790,16 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
   }
   shard.wheel.cancel(&r.timer);
   switch (args.how) {
-    case Settle::extend:
-      schedule_locked(shard, q, r, saturating_add(now, ms_to_ns(args.delay_ms)));
+    case Settle::extend: {
+      const std::uint64_t deadline = saturating_add(now, ms_to_ns(args.delay_ms));
+      schedule_locked(shard, q, r, deadline);
+      if (durable()) {
+        log_lease(wal::RecordType::extend, q, lease.job, lease.token, to_wall(deadline), lsn);
+      }
       break;
+    }
     case Settle::ack:
+      if (durable()) log_lease(wal::RecordType::ack, q, lease.job, lease.token, 0, lsn);
       r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
       q.shards[s].add_locked(engine::l_completed, 1);  // under shard s's lock
       if (lease.reserved_ns != 0 && lease.reserved_ns <= now) {
@@ -737,17 +811,21 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
     case Settle::fail:
       qs.add(engine::c_failed, 1);
       leave_leased(q, s);
-      to_dead_locked(shard, q, qs, r, ref, DeadReason::failed, args.error, now);
+      to_dead_locked(shard, q, qs, r, ref, DeadReason::failed, args.error, now, lsn);
       break;
     case Settle::nack: {
       leave_leased(q, s);
       if (r.attempts >= r.attempts_max) {
-        to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_nacked, args.error, now);
+        to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_nacked, args.error, now, lsn);
         break;
       }
       qs.add(engine::c_retried, 1);
       const std::uint64_t delay_ms =
           args.has_delay ? args.delay_ms : backoff_ms(shard, q.options.backoff, r.attempts);
+      if (durable()) {
+        log_nack(q, lease, delay_ms == 0 ? 0 : to_wall(saturating_add(now, ms_to_ns(delay_ms))),
+                 args.error, lsn);
+      }
       if (delay_ms == 0) {
         make_ready(q, qs, r, ref, now);
       } else {
@@ -763,8 +841,10 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
 }
 
 void Engine::Impl::to_dead_locked(Shard& shard, Queue& q, QueueShard& qs, Record& r, SlotRef ref,
-                                  DeadReason reason, std::string_view error, std::uint64_t now) {
+                                  DeadReason reason, std::string_view error, std::uint64_t now,
+                                  std::uint64_t* lsn) {
   (void)shard;
+  if (durable()) log_dead(q, r.id(), reason, to_wall(now), error, lsn);
   r.state.store(RecordState::dead, std::memory_order_relaxed);  // relaxed: under mu
   engine::DeadEntry entry;
   entry.slot = ref;
@@ -870,13 +950,18 @@ std::uint64_t Engine::Impl::poll_timers(std::uint64_t now, std::uint64_t fire_ma
             return;
           }
           HOTQ_DCHECK(st == RecordState::leased);
+          std::uint64_t lsn = 0;  // not waited for: a lost expiry expires again
+          if (durable()) {
+            log_lease(wal::RecordType::expire, q, r.id(), engine::make_handle(r.nonce, ref), 0,
+                      &lsn);
+          }
           qs.add(engine::c_expired, 1);
           leave_leased(q, s);
           if (!q.options.expiry_counts_as_attempt) {
             --r.attempts;  // this delivery does not count
           } else if (r.attempts >= r.attempts_max) {
             to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_expired, "lease expired",
-                           now);
+                           now, &lsn);
             return;
           }
           make_ready(q, qs, r, ref, now);
@@ -918,6 +1003,8 @@ std::uint64_t Engine::Impl::backoff_ms(Shard& shard, const Backoff& b, std::uint
 // ------------------------------------------------------------------ topics
 
 Code Engine::Impl::bind(std::string_view topic, QueueId queue) {
+  // Not logged yet: refused by a durable engine rather than lost at a restart.
+  if (durable()) return Code::not_supported;
   if (closed_.load(std::memory_order_acquire)) return Code::closed;
   if (!valid_queue_name(topic)) return Code::invalid_argument;
   {
@@ -938,6 +1025,8 @@ Code Engine::Impl::bind(std::string_view topic, QueueId queue) {
 }
 
 Code Engine::Impl::unbind(std::string_view topic, QueueId queue) {
+  // Not logged yet: refused by a durable engine rather than lost at a restart.
+  if (durable()) return Code::not_supported;
   if (closed_.load(std::memory_order_acquire)) return Code::closed;
   MutexLock lock(topics_mu_);
   auto it = topics_.find(std::string(topic));
@@ -955,6 +1044,8 @@ std::vector<QueueId> Engine::Impl::bindings(std::string_view topic) {
 
 Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
                                                  const EnqueueRequest& request) {
+  // Not logged yet: refused by a durable engine rather than lost at a restart.
+  if (durable()) return Code::not_supported;
   if (!request.dedup_key.empty()) return Code::invalid_argument;  // not supported on topics
   std::vector<QueueId> targets = bindings(topic);
   if (targets.empty()) return Code::no_such_queue;
@@ -1058,6 +1149,8 @@ std::uint64_t Engine::Impl::drain_rings(Queue& q, QueueShard& qs, std::vector<Sl
 }
 
 Code Engine::Impl::set_paused(QueueId id, bool paused) {
+  // Not logged yet: refused by a durable engine rather than lost at a restart.
+  if (durable()) return Code::not_supported;
   Guard g(*this, id);
   if (!g.ok()) return g.code();
   // release: a reserve that reads the flag (acquire) sees what came before.
@@ -1090,6 +1183,8 @@ std::uint64_t Engine::Impl::take_timed_records(Queue& q, bool leased_too,
 }
 
 Result<std::uint64_t> Engine::Impl::purge(QueueId id) {
+  // Not logged yet: refused by a durable engine rather than lost at a restart.
+  if (durable()) return Code::not_supported;
   Guard g(*this, id);
   if (!g.ok()) return g.code();
   Queue& q = g.queue();
@@ -1118,6 +1213,8 @@ bool Engine::Impl::live_in(const Queue& q, const Record& r, JobId job) {
 }
 
 Code Engine::Impl::cancel(QueueId id, JobId job) {
+  // Not logged yet: refused by a durable engine rather than lost at a restart.
+  if (durable()) return Code::not_supported;
   Guard g(*this, id);
   if (!g.ok()) return g.code();
   Queue& q = g.queue();
@@ -1188,6 +1285,8 @@ Result<JobInfo> Engine::Impl::inspect(QueueId id, JobId job) {
 
 Code Engine::Impl::change_waiting(QueueId id, JobId job, std::optional<std::uint8_t> priority,
                                   std::optional<std::uint64_t> delay_ms) {
+  // Not logged yet: refused by a durable engine rather than lost at a restart.
+  if (durable()) return Code::not_supported;
   Guard g(*this, id);
   if (!g.ok()) return g.code();
   Queue& q = g.queue();
@@ -1271,6 +1370,8 @@ Result<std::vector<DeadLetter>> Engine::Impl::list_dead(QueueId id, JobId after_
 
 Result<std::uint64_t> Engine::Impl::dead_op(QueueId id, DeadOp op, std::span<const JobId> ids,
                                             bool all, std::uint64_t max_jobs) {
+  // Not logged yet: refused by a durable engine rather than lost at a restart.
+  if (durable()) return Code::not_supported;
   Guard g(*this, id);
   if (!g.ok()) return g.code();
   Queue& q = g.queue();
@@ -1422,9 +1523,42 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* engin
   if (o.timer_tick_ns < 1'000 || o.timer_tick_ns > 1'000'000'000) {
     return Status(Code::invalid_argument, "EngineOptions::timer_tick_ns must be in [1us, 1s]");
   }
-  engine->reset(new Engine(std::make_unique<Impl>(o)));
+  if (o.wal_dir.empty()) return EngineOpener::open(o, nullptr, {}, engine);
+  if (o.wal_segment_bytes < wal_segment_bytes_min || o.wal_segment_bytes > wal_segment_bytes_max ||
+      o.wal_segment_bytes % 4096 != 0) {
+    return Status(Code::invalid_argument,
+                  "EngineOptions::wal_segment_bytes must be a multiple of 4 KiB in [64 KiB, 1 GiB]");
+  }
+  if (o.durability == Durability::interval &&
+      (o.wal_interval_ms == 0 || o.wal_interval_ms > wal_interval_ms_max)) {
+    return Status(Code::invalid_argument, "EngineOptions::wal_interval_ms must be in [1, 10000]");
+  }
+  wal::PosixFsOptions fo;
+  fo.backend = o.wal_backend == WalBackend::io_uring  ? wal::Backend::io_uring
+               : o.wal_backend == WalBackend::pwritev ? wal::Backend::pwritev
+                                                      : wal::Backend::automatic;
+  std::unique_ptr<wal::Fs> fs;
+  std::string message;
+  const int rc = wal::open_posix_fs(o.wal_dir, fo, &fs, nullptr, &message);
+  if (rc == EWOULDBLOCK) {
+    return Status(Code::locked, "wal directory " + o.wal_dir + " is open in another engine");
+  }
+  if (rc != 0) return Status(Code::io_error, "wal directory " + o.wal_dir + ": " + message);
+  return EngineOpener::open(o, std::move(fs), message, engine);
+}
+
+Status EngineOpener::open(const EngineOptions& options, std::unique_ptr<wal::Fs> fs,
+                          std::string_view backend_note, std::unique_ptr<Engine>* engine) {
+  auto impl = std::make_unique<Engine::Impl>(options);
+  if (fs != nullptr) {
+    Status st = impl->open_wal(options, std::move(fs), backend_note);
+    if (!st.ok()) return st;
+  }
+  engine->reset(new Engine(std::move(impl)));
   return Status::Ok();
 }
+
+const std::string& Engine::open_report() const { return impl_->open_report(); }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;

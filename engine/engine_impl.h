@@ -28,6 +28,7 @@
 #include <hotq/clock.h>
 #include <hotq/engine.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -46,8 +47,45 @@
 #include "engine/ring.h"
 #include "engine/timing_wheel.h"
 #include "engine/wait_signal.h"
+#include "wal/fs.h"
+#include "wal/log_writer.h"
+#include "wal/recovery.h"
 
 namespace hotq::engine {
+
+// Shared by engine.cc and durable.cc.
+inline constexpr std::uint64_t ns_per_ms = 1'000'000;
+inline std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+inline std::uint64_t ms_to_ns(std::uint64_t ms) {
+  return ms > UINT64_MAX / ns_per_ms ? UINT64_MAX : ms * ns_per_ms;
+}
+
+inline bool valid_queue_name(std::string_view name) {
+  if (name.empty() || name.size() > queue_name_bytes_max) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-' || c == ':';
+  });
+}
+
+inline bool valid_queue_options(const QueueOptions& o) {
+  return o.capacity_jobs_max >= 1 && o.capacity_jobs_max <= capacity_jobs_limit &&
+         o.priority_levels >= 1 && o.priority_levels <= priority_levels_max &&
+         o.lease_ms_default >= 1 && o.lease_ms_default <= lease_ms_max &&
+         o.attempts_max >= 1 && o.attempts_max <= attempts_limit &&
+         o.payload_bytes_max <= payload_bytes_limit && o.backoff.base_ms <= delay_ms_max &&
+         o.backoff.cap_ms <= delay_ms_max && o.backoff.jitter_percent <= 100 &&
+         (o.ordering == Ordering::sharded || o.ordering == Ordering::fifo) &&
+         o.leased_max <= capacity_jobs_limit && o.dedup_window_ms >= 1 &&
+         o.dedup_window_ms <= dedup_window_ms_max && o.dedup_keys_max <= dedup_keys_limit &&
+         (o.rate_limit.tokens_per_interval == 0 ||
+          (o.rate_limit.interval_ms >= 1 && o.rate_limit.interval_ms <= delay_ms_max &&
+           o.rate_limit.tokens_per_interval <= rate_tokens_limit &&
+           o.rate_limit.burst_tokens <= rate_tokens_limit));
+}
 
 using Handle = std::uint64_t;  // a SlotRef, widened for the ring
 using Ring = MpmcRing<Handle>;
@@ -175,6 +213,12 @@ class Engine::Impl {
   explicit Impl(const EngineOptions& options);
   ~Impl();
 
+  // Durability (engine/durable.cc). Replays what `fs` holds into this
+  // (still private) engine and starts the log; the engine is durable after.
+  Status open_wal(const EngineOptions& options, std::unique_ptr<wal::Fs> fs,
+                  std::string_view backend_note);
+  const std::string& open_report() const { return open_report_; }
+
   // See engine.h for the contracts of the public operations.
   void close();
   Result<QueueId> create_queue(std::string_view name, const QueueOptions& options);
@@ -220,7 +264,60 @@ class Engine::Impl {
 
  private:
   class Guard;
+  // A job as the log describes it, until materialize() places it.
+  // A job as the log describes it, until materialize() places it.
+  struct Replay {
+    struct Job {
+      std::uint32_t queue_index = 0;
+      std::uint8_t priority = 0;
+      engine::RecordState state = engine::RecordState::ready;
+      DeadReason reason = DeadReason::failed;
+      std::uint16_t attempts = 0;
+      std::uint16_t attempts_max = 0;
+      std::uint32_t lease_ms = 0;
+      std::uint32_t nonce = 0;           // leased: the token's
+      std::uint64_t enqueued_wall = 0;
+      std::uint64_t at_wall = 0;         // run-at, lease deadline or death
+      std::uint64_t order = 0;           // LSN it became ready at: ring order
+      std::string payload;
+      std::string error;
+    };
+    std::unordered_map<JobId, Job> jobs;
+    std::uint64_t records = 0;
+  };
   std::uint32_t home_shard() const;
+
+  // ---- durability (engine/durable.cc). With no log, all are no-ops.
+  bool durable() const { return log_ != nullptr; }
+  // wal_failed once the log has failed (nothing can be made durable).
+  Code refuse_if_log_failed() const {
+    return log_ != nullptr && log_->failed() ? Code::wal_failed : Code::ok;
+  }
+  std::uint64_t to_wall(std::uint64_t clock_ns) const {
+    return clock_ns == 0 ? 0 : static_cast<std::uint64_t>(static_cast<std::int64_t>(clock_ns) + wall_minus_clock_ns_);
+  }
+  std::uint64_t from_wall(std::uint64_t wall_ns) const;
+  // Appends records as one group; *lsn gets the last LSN.
+  Code log_records(std::span<const wal::Log::Record> records, std::uint64_t* lsn);
+  // Sync mode: waits until lsn is durable (ok) or the log failed (wal_failed).
+  Code wait_durable(std::uint64_t lsn);
+  bool replay_record(const wal::LogRecord& record, std::string* error);
+  // Log one state change of a job (caller holds the job's shard lock, which
+  // orders its records); *lsn rises to the record's LSN. A failed append
+  // needs no handling here: the log has failed and the caller's wait says so.
+  void log_reserves(const engine::Queue& q, std::span<const ReservedJob> jobs);
+  void log_lease(wal::RecordType type, const engine::Queue& q, JobId job, std::uint64_t token,
+                 std::uint64_t deadline_wall_ns, std::uint64_t* lsn);
+  void log_nack(const engine::Queue& q, const Lease& lease, std::uint64_t run_at_wall_ns,
+                std::string_view error, std::uint64_t* lsn);
+  void log_dead(const engine::Queue& q, JobId job, DeadReason reason, std::uint64_t dead_wall_ns,
+                std::string_view error, std::uint64_t* lsn);
+  Status materialize();
+  // Installs a queue at index (table_mu_ held); generation 0: the next one.
+  engine::Queue* install_queue(std::uint32_t index, std::string_view name,
+                               const QueueOptions& options, std::uint32_t generation)
+      HOTQ_REQUIRES(table_mu_);
+
   std::uint64_t now_ns() const { return clock_->now_ns(); }
 
   Code validate(const engine::Queue& q, const EnqueueRequest& r) const;
@@ -230,7 +327,11 @@ class Engine::Impl {
   // queue is full (*stopped_by = full) or the dedup table is (dedup_full).
   std::uint32_t enqueue_some(engine::Queue& q, engine::QueueShard& qs,
                              std::span<const EnqueueRequest> requests, std::span<JobId> ids,
-                             std::span<Code> codes, Code* stopped_by);
+                             std::span<Code> codes, Code* stopped_by, std::uint64_t* lsn);
+  // enqueue() without the durable wait; *lsn: the last LSN logged (0: none).
+  BatchResult enqueue_logged(QueueId queue, std::span<const EnqueueRequest> requests,
+                             std::span<JobId> ids, std::span<Code> codes,
+                             std::uint64_t timeout_ms, bool wait, std::uint64_t* lsn);
   std::uint32_t reserve_some(engine::Queue& q, engine::QueueShard& qs, std::span<ReservedJob> out,
                              std::uint64_t lease_ms, Code* why_none);
   // Leases the job of handle into out; false if the handle is outdated.
@@ -239,11 +340,12 @@ class Engine::Impl {
       HOTQ_REQUIRES(shard.mu);
   Code settle_one(engine::Queue& q, engine::QueueShard& qs, const Lease& lease,
                   const SettleArgs& args, std::uint64_t now,
-                  engine::SlotRef* freed, std::uint32_t* freed_count);
+                  engine::SlotRef* freed, std::uint32_t* freed_count, std::uint64_t* lsn);
   // Sends a record to the dead set (caller holds its shard's lock).
   void to_dead_locked(engine::Shard& shard, engine::Queue& q, engine::QueueShard& qs,
                       engine::Record& r, engine::SlotRef ref, DeadReason reason,
-                      std::string_view error, std::uint64_t now) HOTQ_REQUIRES(shard.mu);
+                      std::string_view error, std::uint64_t now, std::uint64_t* lsn)
+      HOTQ_REQUIRES(shard.mu);
   // Pushes a new handle for r (caller owns r or holds its shard lock). Reads
   // nothing of r after the push: the job may be gone by then.
   void make_ready(engine::Queue& q, engine::QueueShard& qs, engine::Record& r,
@@ -299,9 +401,23 @@ class Engine::Impl {
   // Topics: name -> bound queues. Lock order: table_mu_, then topics_mu_.
   engine::Mutex topics_mu_;
   std::map<std::string, std::vector<QueueId>, std::less<>> topics_ HOTQ_GUARDED_BY(topics_mu_);
+  std::unique_ptr<wal::Fs> wal_fs_;
+  std::unique_ptr<wal::Log> log_;
+  Durability durability_ = Durability::sync;
+  std::int64_t wall_minus_clock_ns_ = 0;
+  std::string open_report_;
+  std::unique_ptr<Replay> replay_;  // only while open_wal runs
   // Queue objects by index; each is made once and lives until the engine dies.
   // acquire/release: a thread that sees the pointer sees the constructed queue.
   std::unique_ptr<std::atomic<engine::Queue*>[]> queues_;
+};
+
+// Builds Engine objects (Engine's constructor is private): Engine::open and
+// the tests that open an engine on an in-memory or faulty file layer.
+class EngineOpener {
+ public:
+  static Status open(const EngineOptions& options, std::unique_ptr<wal::Fs> fs,
+                     std::string_view backend_note, std::unique_ptr<Engine>* engine);
 };
 
 }  // namespace hotq

@@ -114,4 +114,29 @@ void Slab::free_one(SlotRef ref) {
                                               std::memory_order_relaxed));
 }
 
+Record& Slab::restore(std::uint32_t index, JobId id) {
+  HOTQ_CHECK(index < shard_jobs_max && slot_of(id) == make_slot_ref(shard_, index));
+  MutexLock lock(grow_mu_);
+  while (constructed_ <= index) {
+    for (std::uint32_t i = 0; i < chunk_records; ++i) new (&base_[constructed_ + i]) Record();
+    constructed_ += chunk_records;
+  }
+  // relaxed: no other thread yet (the engine is not open).
+  if (high_water_.load(std::memory_order_relaxed) <= index) {
+    high_water_.store(index + 1, std::memory_order_release);
+  }
+  base_[index].id_or_link.store(id, std::memory_order_relaxed);
+  return base_[index];
+}
+
+void Slab::rebuild_free_stack() {
+  const std::uint32_t hw = high_water();
+  // Highest first, so the lowest free index is on top (reused first).
+  for (std::uint32_t i = hw; i-- > 0;) {
+    if (base_[i].state.load(std::memory_order_relaxed) == RecordState::free) {
+      free_one(make_slot_ref(shard_, i));
+    }
+  }
+}
+
 }  // namespace hotq::engine

@@ -146,6 +146,13 @@ class Slab {
   // Returns a slot whose record the caller owns and has set to free.
   void free_one(SlotRef ref);
 
+  // Recovery only, before any other thread uses the slab: makes slot
+  // `index` hold job `id` (constructing records up to it) and returns it.
+  Record& restore(std::uint32_t index, JobId id);
+  // Recovery only, after the last restore(): every slot below the high-water
+  // mark that holds no job goes onto the free stack.
+  void rebuild_free_stack();
+
   Record& at(std::uint32_t index) const {
     HOTQ_DCHECK(index < high_water());
     return base_[index];

@@ -21,6 +21,7 @@ const char* code_name(Code code) noexcept {
     case Code::invalid_argument: return "invalid_argument";
     case Code::already_exists: return "already_exists";
     case Code::limit_exceeded: return "limit_exceeded";
+    case Code::not_supported: return "not_supported";
     case Code::io_error: return "io_error";
     case Code::no_space: return "no_space";
     case Code::corruption: return "corruption";

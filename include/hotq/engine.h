@@ -116,7 +116,11 @@ struct JobInfo {
 
 class HOTQ_API Engine {
  public:
-  // Opens an in-memory engine. Fails with invalid_argument naming the option.
+  // Opens an engine: in memory, or durable when options.wal_dir is set
+  // (recovering what the directory holds: docs/wal-format.md). Fails with
+  // invalid_argument naming the option; with locked when another engine has
+  // the directory; with corruption naming the file and offset of damage
+  // that is not a torn tail; with io_error.
   static Status open(const EngineOptions& options, std::unique_ptr<Engine>* engine);
   ~Engine();
   Engine(const Engine&) = delete;
@@ -255,9 +259,15 @@ class HOTQ_API Engine {
   // the oldest ready age is the maximum).
   QueueStats engine_stats();
 
+  // What open() found and did, one line each: the WAL back-end chosen, the
+  // snapshot and records replayed, a torn tail cut (file, offset, bytes),
+  // unfinished files removed. Empty for an in-memory engine.
+  const std::string& open_report() const;
+
   class Impl;
 
  private:
+  friend class EngineOpener;
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

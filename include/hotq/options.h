@@ -6,6 +6,7 @@
 #define HOTQ_OPTIONS_H_
 
 #include <cstdint>
+#include <string>
 
 namespace hotq {
 
@@ -131,6 +132,30 @@ struct QueueOptions {
 };
 
 // ---------------------------------------------------------------- engines
+// ---------------------------------------------------------------- durability
+
+// What a write operation (enqueue, ack, nack, fail, extend, create_queue)
+// waits for before it returns. Reserve never waits: a lease lost in a crash
+// only means one more delivery, which at-least-once allows.
+enum class Durability : std::uint8_t {
+  // Its record is fdatasync'ed (group commit: many callers share one sync).
+  sync = 0,
+  // Nothing: the log is written and synced every wal_interval_ms by a timer,
+  // so a crash loses at most the last interval of acknowledged operations.
+  interval = 1,
+};
+
+// How the log reaches the disk. automatic: io_uring (a write linked to an
+// fdatasync) when the kernel allows it, else pwritev + fdatasync; the choice
+// is reported by Engine::open_report().
+enum class WalBackend : std::uint8_t { automatic = 0, io_uring = 1, pwritev = 2 };
+
+// Log segments: wal_segment_bytes_min..max, a multiple of 4 KiB.
+inline constexpr std::uint64_t wal_segment_bytes_default = 64ull << 20;
+inline constexpr std::uint64_t wal_segment_bytes_min = 64ull << 10;
+inline constexpr std::uint64_t wal_segment_bytes_max = 1ull << 30;
+inline constexpr std::uint64_t wal_interval_ms_max = 10'000;
+
 struct EngineOptions {
   // The time source; nullptr means SystemClock::instance(). Not owned: it
   // must outlive the engine.
@@ -142,6 +167,17 @@ struct EngineOptions {
   std::uint64_t timer_tick_ns = 1'000'000;
   // Seed of the generator behind backoff jitter.
   std::uint64_t seed = 0x9e3779b97f4a7c15ull;
+
+  // The write-ahead log's directory (created 0700 if missing, locked while
+  // open). Empty: an in-memory engine, nothing survives close().
+  std::string wal_dir{};
+  Durability durability = Durability::sync;
+  std::uint64_t wal_interval_ms = 10;  // interval mode: 1..wal_interval_ms_max
+  WalBackend wal_backend = WalBackend::automatic;
+  std::uint64_t wal_segment_bytes = wal_segment_bytes_default;
+  // Times on disk are wall-clock (the engine clock is monotonic and does not
+  // survive a reboot). nullptr: CLOCK_REALTIME. Tests pass their manual clock.
+  const Clock* wall_clock = nullptr;
 };
 
 }  // namespace hotq

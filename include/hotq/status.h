@@ -49,6 +49,7 @@ enum class Code : std::uint8_t {
   invalid_argument = 32,
   already_exists = 33,
   limit_exceeded = 34,  // a named engine limit (queues_max, ...) is reached
+  not_supported = 35,   // not available with this engine's options (see docs/wal-format.md)
 
   // Operating errors: carry a message in a Status.
   io_error = 64,
