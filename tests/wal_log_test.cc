@@ -22,15 +22,7 @@ using testing::OpenLog;
 using testing::RecoverAll;
 using testing::TestFs;
 
-class WalLog : public ::testing::TestWithParam<Layer> {
- protected:
-  void SetUp() override {
-    tfs_ = std::make_unique<TestFs>(GetParam());
-    if (tfs_->skipped()) GTEST_SKIP() << tfs_->skip_reason();
-  }
-  Fs& fs() { return tfs_->fs(); }
-  std::unique_ptr<TestFs> tfs_;
-};
+using WalLog = testing::LayerTest;
 
 void ExpectRecords(const testing::Recovered& r, std::uint64_t first, std::uint64_t n) {
   ASSERT_EQ(r.status, RecoveryStatus::ok) << r.error;

@@ -16,19 +16,9 @@ using testing::AppendDurable;
 using testing::BodyFor;
 using testing::Layer;
 using testing::OpenLog;
+using testing::ReadFile;
 using testing::RecoverAll;
 using testing::TestFs;
-
-std::string ReadFile(Fs& fs, const std::string& name) {
-  std::unique_ptr<File> f;
-  EXPECT_EQ(fs.open(name, OpenMode::existing, &f), 0) << name;
-  std::uint64_t size = 0;
-  EXPECT_EQ(f->size(&size), 0);
-  std::string out(size, '\0');
-  std::size_t got = 0;
-  EXPECT_EQ(f->read(0, out.data(), size, &got), 0);
-  return out;
-}
 
 void WriteAt(Fs& fs, const std::string& name, std::uint64_t offset, std::string_view bytes) {
   std::unique_ptr<File> f;
@@ -54,14 +44,8 @@ std::vector<GroupAt> Groups(const std::string& seg) {
   return out;
 }
 
-class WalRecovery : public ::testing::TestWithParam<Layer> {
+class WalRecovery : public testing::LayerTest {
  protected:
-  void SetUp() override {
-    tfs_ = std::make_unique<TestFs>(GetParam());
-    if (tfs_->skipped()) GTEST_SKIP() << tfs_->skip_reason();
-  }
-  Fs& fs() { return tfs_->fs(); }
-
   // `groups` groups of 3 records each, all durable; returns the segments.
   std::vector<std::string> WriteGroups(std::uint64_t groups) {
     auto log = OpenLog(fs(), {});
@@ -70,7 +54,6 @@ class WalRecovery : public ::testing::TestWithParam<Layer> {
     log->close();
     return segs;
   }
-  std::unique_ptr<TestFs> tfs_;
 };
 
 // The writer died while writing the last group: whatever prefix of it reached

@@ -45,15 +45,7 @@ void Write(Fs& fs, std::uint64_t lsn, std::uint64_t records) {
   ASSERT_EQ(w->finish(&error), 0) << error;
 }
 
-class WalSnapshot : public ::testing::TestWithParam<Layer> {
- protected:
-  void SetUp() override {
-    tfs_ = std::make_unique<TestFs>(GetParam());
-    if (tfs_->skipped()) GTEST_SKIP() << tfs_->skip_reason();
-  }
-  Fs& fs() { return tfs_->fs(); }
-  std::unique_ptr<TestFs> tfs_;
-};
+using WalSnapshot = testing::LayerTest;
 
 TEST_P(WalSnapshot, NoSnapshotIsCoveredLsnZero) {
   const auto l = Load(fs());
@@ -90,27 +82,9 @@ TEST_P(WalSnapshot, DamagedNewestFallsBackToOlderWhole) {
   Write(fs(), 10, 5);
   // Keep the older one from being removed: write the newer by hand under
   // a different covered LSN first, then damage it.
-  std::string older;
-  {
-    std::unique_ptr<File> f;
-    ASSERT_EQ(fs().open(snapshot_name(10), OpenMode::existing, &f), 0);
-    std::uint64_t size = 0;
-    ASSERT_EQ(f->size(&size), 0);
-    older.resize(size);
-    std::size_t got = 0;
-    ASSERT_EQ(f->read(0, older.data(), size, &got), 0);
-  }
+  std::string older = testing::ReadFile(fs(), snapshot_name(10));
   Write(fs(), 20, 50);
-  std::string newer;
-  {
-    std::unique_ptr<File> f;
-    ASSERT_EQ(fs().open(snapshot_name(20), OpenMode::existing, &f), 0);
-    std::uint64_t size = 0;
-    ASSERT_EQ(f->size(&size), 0);
-    newer.resize(size);
-    std::size_t got = 0;
-    ASSERT_EQ(f->read(0, newer.data(), size, &got), 0);
-  }
+  std::string newer = testing::ReadFile(fs(), snapshot_name(20));
   for (std::size_t at : {std::size_t{20}, std::size_t{200}, newer.size() - 10, newer.size() + 1}) {
     // Restore the older snapshot, then a damaged (or cut) newer one.
     std::unique_ptr<File> f;

@@ -79,6 +79,31 @@ class TestFs {
   std::string skip_reason_;
 };
 
+// A suite that runs on every layer: fs() is a fresh one per test.
+class LayerTest : public ::testing::TestWithParam<Layer> {
+ protected:
+  void SetUp() override {
+    tfs_ = std::make_unique<TestFs>(GetParam());
+    if (tfs_->skipped()) GTEST_SKIP() << tfs_->skip_reason();
+  }
+  Fs& fs() { return tfs_->fs(); }
+  std::unique_ptr<TestFs> tfs_;
+};
+
+// The whole file, through the layer.
+inline std::string ReadFile(Fs& fs, const std::string& name) {
+  std::unique_ptr<File> f;
+  EXPECT_EQ(fs.open(name, OpenMode::existing, &f), 0) << name;
+  if (f == nullptr) return {};
+  std::uint64_t size = 0;
+  EXPECT_EQ(f->size(&size), 0);
+  std::string out(size, '\0');
+  std::size_t got = 0;
+  EXPECT_EQ(f->read(0, out.data(), size, &got), 0);
+  out.resize(got);
+  return out;
+}
+
 }  // namespace hotq::wal::testing
 
 #endif  // HOTQ_TESTS_WAL_TEST_FS_H_
