@@ -77,50 +77,62 @@ Code Engine::Impl::wait_durable(std::uint64_t lsn) {
 
 // ------------------------------------------------------------------ logging
 
+std::span<const wal::Log::Record> Engine::Impl::RecordBatch::views() {
+  records.clear();
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < ends.size(); ++i) {
+    records.push_back({types[i], std::string_view(bodies).substr(start, ends[i] - start), tails[i]});
+    start = ends[i];
+  }
+  return records;
+}
+
+Engine::Impl::RecordBatch& Engine::Impl::record_batch() {
+  thread_local RecordBatch batch;
+  return batch;
+}
+
 void Engine::Impl::log_reserves(const Queue& q, std::span<const ReservedJob> jobs) {
-  thread_local std::string bodies;
-  thread_local std::vector<wal::Log::Record> recs;
-  bodies.clear();
-  recs.clear();
+  RecordBatch& batch = record_batch();
+  batch.clear();
   for (const ReservedJob& j : jobs) {
     wal::encode(wal::ReserveRec{q.id(), j.attempt, j.id, j.token, to_wall(j.lease_deadline_ns)},
-                &bodies);
-  }
-  const std::size_t each = bodies.size() / std::max<std::size_t>(jobs.size(), 1);
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    recs.push_back({wal::RecordType::reserve, std::string_view(bodies).substr(i * each, each)});
+                &batch.bodies);
+    batch.end(wal::RecordType::reserve);
   }
   std::uint64_t lsn = 0;
-  (void)log_records(recs, &lsn);  // a failed log fails the job's ack instead
+  (void)log_batch(batch, &lsn);  // a failed log fails the job's ack instead
 }
 
 void Engine::Impl::log_lease(wal::RecordType type, const Queue& q, JobId job, std::uint64_t token,
                              std::uint64_t deadline_wall_ns, std::uint64_t* lsn) {
-  std::string body;
-  wal::encode(type, wal::LeaseRec{q.id(), job, token, deadline_wall_ns}, &body);
-  const wal::Log::Record rec{type, body};
-  (void)log_records({&rec, 1}, lsn);
+  RecordBatch& batch = record_batch();
+  batch.clear();
+  wal::encode(type, wal::LeaseRec{q.id(), job, token, deadline_wall_ns}, &batch.bodies);
+  batch.end(type);
+  (void)log_batch(batch, lsn);
 }
 
 void Engine::Impl::log_nack(const Queue& q, const Lease& lease, std::uint64_t run_at_wall_ns,
                             std::string_view error, std::uint64_t* lsn) {
-  std::string body;
+  RecordBatch& batch = record_batch();
+  batch.clear();
   wal::encode(wal::NackRec{q.id(), lease.job, lease.token, run_at_wall_ns,
                            error.substr(0, error_text_bytes_max)},
-              &body);
-  const wal::Log::Record rec{wal::RecordType::nack, body};
-  (void)log_records({&rec, 1}, lsn);
+              &batch.bodies);
+  batch.end(wal::RecordType::nack);
+  (void)log_batch(batch, lsn);
 }
 
 void Engine::Impl::log_dead(const Queue& q, JobId job, DeadReason reason, std::uint64_t dead_wall_ns,
                             std::string_view error, std::uint64_t* lsn) {
-  std::string body;
+  RecordBatch& batch = record_batch();
+  batch.clear();
   wal::encode(wal::DeadRec{q.id(), static_cast<std::uint8_t>(reason), job, dead_wall_ns,
                            error.substr(0, error_text_bytes_max)},
-              &body);
-  const wal::Log::Record rec{wal::RecordType::dead, body};
-  std::uint64_t ignored = 0;
-  (void)log_records({&rec, 1}, lsn != nullptr ? lsn : &ignored);
+              &batch.bodies);
+  batch.end(wal::RecordType::dead);
+  (void)log_batch(batch, lsn);
 }
 
 // ------------------------------------------------------------------ open

@@ -410,12 +410,8 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
   if (durable() && count > duplicates) {
     // Logged before any job becomes visible, so every later record of a job
     // (its reserve, its ack) comes after its enqueue in the log.
-    thread_local std::string heads;
-    thread_local std::vector<std::size_t> ends;
-    thread_local std::vector<wal::Log::Record> recs;
-    heads.clear();
-    ends.clear();
-    recs.clear();
+    RecordBatch& batch = record_batch();
+    batch.clear();
     for (std::uint32_t i = 0; i < count; ++i) {
       if (fate[i] == duplicate) continue;
       const Record& r = record(refs[i]);
@@ -425,17 +421,10 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
                                            ? to_wall(saturating_add(now, ms_to_ns(req.delay_ms)))
                                            : 0,
                                        r.attempts_max, r.lease_ms, req.dedup_key, req.payload},
-                       &heads);
-      ends.push_back(heads.size());
+                       &batch.bodies);
+      batch.end(wal::RecordType::enqueue, req.payload);  // the payload is not copied first
     }
-    std::size_t start = 0, k = 0;
-    for (std::uint32_t i = 0; i < count; ++i) {
-      if (fate[i] == duplicate) continue;
-      recs.push_back({wal::RecordType::enqueue,
-                      std::string_view(heads).substr(start, ends[k] - start), requests[i].payload});
-      start = ends[k++];
-    }
-    if (Code c = log_records(recs, lsn); c != Code::ok) {
+    if (Code c = log_batch(batch, lsn); c != Code::ok) {
       // Not logged: the jobs never existed (the log has failed, or the batch
       // cannot fit one group).
       SlotRef made[batch_jobs_max];
@@ -663,7 +652,9 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
       // Logged under the lock that the job's ack will take, so the reserve
       // precedes the ack in the log. Not waited for: a reserve lost in a
       // crash costs one more delivery (at-least-once), nothing else.
-      if (durable() && leased_here != run_first) log_reserves(q, out.subspan(got + run_first, leased_here - run_first));
+      if (durable() && leased_here != run_first) {
+        log_reserves(q, out.subspan(got + run_first, leased_here - run_first));
+      }
     }
     got += leased_here;
   }
@@ -1525,7 +1516,7 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* engin
   }
   if (o.wal_dir.empty()) return EngineOpener::open(o, nullptr, {}, engine);
   if (o.wal_segment_bytes < wal_segment_bytes_min || o.wal_segment_bytes > wal_segment_bytes_max ||
-      o.wal_segment_bytes % 4096 != 0) {
+      o.wal_segment_bytes % wal::segment_align_bytes != 0) {
     return Status(Code::invalid_argument,
                   "EngineOptions::wal_segment_bytes must be a multiple of 4 KiB in [64 KiB, 1 GiB]");
   }

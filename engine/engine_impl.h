@@ -301,6 +301,32 @@ class Engine::Impl {
   Code log_records(std::span<const wal::Log::Record> records, std::uint64_t* lsn);
   // Sync mode: waits until lsn is durable (ok) or the log failed (wal_failed).
   Code wait_durable(std::uint64_t lsn);
+  // Records for one append: bodies encoded back to back, views made only
+  // once all are encoded (the buffer may move while it grows). One per
+  // thread (record_batch()), cleared by each user.
+  struct RecordBatch {
+    std::string bodies;
+    std::vector<std::size_t> ends;
+    std::vector<wal::RecordType> types;
+    std::vector<std::string_view> tails;
+    std::vector<wal::Log::Record> records;
+    void clear() {
+      bodies.clear();
+      ends.clear();
+      types.clear();
+      tails.clear();
+    }
+    // Closes the record whose head was just appended to `bodies`.
+    void end(wal::RecordType type, std::string_view tail = {}) {
+      ends.push_back(bodies.size());
+      types.push_back(type);
+      tails.push_back(tail);
+    }
+    std::span<const wal::Log::Record> views();
+  };
+  static RecordBatch& record_batch();
+  // Appends a batch as one group; *lsn rises to its last LSN.
+  Code log_batch(RecordBatch& batch, std::uint64_t* lsn) { return log_records(batch.views(), lsn); }
   bool replay_record(const wal::LogRecord& record, std::string* error);
   // Log one state change of a job (caller holds the job's shard lock, which
   // orders its records); *lsn rises to the record's LSN. A failed append

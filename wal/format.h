@@ -17,9 +17,10 @@ namespace hotq::wal {
 
 // ------------------------------------------------------------ constants
 // docs/wal-format.md "Segments".
-inline constexpr std::uint64_t segment_bytes_default = 64ull << 20;
-inline constexpr std::uint64_t segment_bytes_min = 64ull << 10;
-inline constexpr std::uint64_t segment_bytes_max = 1ull << 30;
+// The public limits (hotq/options.h) are these: one source.
+inline constexpr std::uint64_t segment_bytes_default = wal_segment_bytes_default;
+inline constexpr std::uint64_t segment_bytes_min = wal_segment_bytes_min;
+inline constexpr std::uint64_t segment_bytes_max = wal_segment_bytes_max;
 inline constexpr std::uint64_t segment_align_bytes = 4096;
 // "Segment header".
 inline constexpr std::uint32_t segment_header_bytes = 64;
