@@ -7,15 +7,23 @@
 // under the lock of the job's shard, which each of those changes holds. So
 // replaying the log in LSN order redoes every job's history in order.
 //
-// Replay builds a plain map of live jobs first (a job's final state is known
-// only at the end of the log), then materialises it into the slabs, rings,
+// Replay builds a LogState first (a job's final state is known only at the
+// end of the log), then materialises it into the queue table, slabs, rings,
 // timing wheels and dead sets, each job in its old slot so that its id and
 // its lease token stay valid across the restart.
+//
+// Snapshots are built the same way, off to the side: a background thread
+// loads the newest snapshot and the log after it up to a durable LSN into a
+// LogState, writes that, and recycles the segments it covers. The engine is
+// never stopped for it; the cost is that thread's reading and a transient
+// copy of the live jobs (docs/architecture.md, "Snapshots").
 #include <hotq/engine.h>
 
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <unordered_map>
 
 #include "engine/engine_impl.h"
@@ -45,6 +53,20 @@ std::uint64_t realtime_ns() {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// A recovery failure as the engine reports it.
+Status status_of(wal::RecoveryStatus st, const std::string& message) {
+  return Status(st == wal::RecoveryStatus::io_error ? Code::io_error : Code::corruption, message);
+}
+
+// The newest valid snapshot of fs into state (nothing: covered_lsn 0).
+wal::RecoveryStatus load_snapshot_into(wal::Fs& fs, engine::LogState& state,
+                                       wal::SnapshotInfo* info, std::vector<std::string>* notes,
+                                       std::string* error) {
+  return wal::load_snapshot(
+      fs, [&](const wal::LogRecord& r, std::string* e) { return state.apply_snapshot(r, e); }, info,
+      notes, error);
+}
+
 }  // namespace
 
 std::uint64_t Engine::Impl::from_wall(std::uint64_t wall_ns) const {
@@ -53,24 +75,45 @@ std::uint64_t Engine::Impl::from_wall(std::uint64_t wall_ns) const {
   return v <= 0 ? 1 : static_cast<std::uint64_t>(v);  // the past: due at once
 }
 
-Code Engine::Impl::log_records(std::span<const wal::Log::Record> records, std::uint64_t* lsn) {
+Code Engine::Impl::log_records(std::span<const wal::Log::Record> records, std::uint64_t* lsn,
+                               bool admission) {
+  // acquire: see refuse_if_log_failed. A record about a job whose earlier
+  // change was refused would make the log unreadable (an ack of a lease the
+  // log never saw): once stopped, nothing more goes in.
+  if (log_stopped_.load(std::memory_order_acquire)) {
+    *lsn = lsn_unloggable;
+    return Code::wal_failed;
+  }
   std::uint64_t last = 0;
+  Code refused = Code::wal_failed;
   switch (log_->append(records, &last)) {
     case wal::AppendResult::ok:
       *lsn = std::max(*lsn, last);
       return Code::ok;
     case wal::AppendResult::too_large:
-      return Code::too_large;
-    case wal::AppendResult::closed:
-      return Code::closed;
-    case wal::AppendResult::failed:
+      refused = Code::too_large;
       break;
+    case wal::AppendResult::closed:
+      refused = Code::closed;
+      break;
+    case wal::AppendResult::no_space:
+      refused = Code::no_space;
+      break;
+    case wal::AppendResult::failed:
+      *lsn = lsn_unloggable;  // the log failed: every wait says so anyway
+      return Code::wal_failed;
   }
+  if (admission) return refused;
+  // release: later appenders (and refuse_if_log_failed) see it. Set before
+  // the caller releases the lock that orders the job's records.
+  log_stopped_.store(true, std::memory_order_release);
+  *lsn = lsn_unloggable;
   return Code::wal_failed;
 }
 
 Code Engine::Impl::wait_durable(std::uint64_t lsn) {
   if (log_ == nullptr || lsn == 0) return Code::ok;
+  if (lsn == lsn_unloggable) return Code::wal_failed;
   if (durability_ != Durability::sync) return log_->failed() ? Code::wal_failed : Code::ok;
   return log_->wait_durable(lsn) ? Code::ok : Code::wal_failed;
 }
@@ -92,7 +135,8 @@ Engine::Impl::RecordBatch& Engine::Impl::record_batch() {
   return batch;
 }
 
-void Engine::Impl::log_reserves(const Queue& q, std::span<const ReservedJob> jobs) {
+void Engine::Impl::log_reserves(const Queue& q, std::span<const ReservedJob> jobs,
+                                std::uint64_t* lsn) {
   RecordBatch& batch = record_batch();
   batch.clear();
   for (const ReservedJob& j : jobs) {
@@ -100,8 +144,7 @@ void Engine::Impl::log_reserves(const Queue& q, std::span<const ReservedJob> job
                 &batch.bodies);
     batch.end(wal::RecordType::reserve);
   }
-  std::uint64_t lsn = 0;
-  (void)log_batch(batch, &lsn);  // a failed log fails the job's ack instead
+  (void)log_batch(batch, lsn);  // a failed log fails the job's ack (or durable delivery) instead
 }
 
 void Engine::Impl::log_lease(wal::RecordType type, const Queue& q, JobId job, std::uint64_t token,
@@ -135,43 +178,75 @@ void Engine::Impl::log_dead(const Queue& q, JobId job, DeadReason reason, std::u
   (void)log_batch(batch, lsn);
 }
 
+template <class Rec>
+Code Engine::Impl::log_one(wal::RecordType type, const Rec& rec, std::uint64_t* lsn,
+                           bool admission) {
+  RecordBatch& batch = record_batch();
+  batch.clear();
+  wal::encode(rec, &batch.bodies);
+  batch.end(type);
+  return log_batch(batch, lsn, admission);
+}
+
+template Code Engine::Impl::log_one(wal::RecordType, const wal::QueueDropRec&, std::uint64_t*, bool);
+template Code Engine::Impl::log_one(wal::RecordType, const wal::CancelRec&, std::uint64_t*, bool);
+template Code Engine::Impl::log_one(wal::RecordType, const wal::PauseRec&, std::uint64_t*, bool);
+template Code Engine::Impl::log_one(wal::RecordType, const wal::SetPriorityRec&, std::uint64_t*, bool);
+template Code Engine::Impl::log_one(wal::RecordType, const wal::SetDelayRec&, std::uint64_t*, bool);
+template Code Engine::Impl::log_one(wal::RecordType, const wal::BindRec&, std::uint64_t*, bool);
+
+Code Engine::Impl::log_job_list(wal::RecordType type, QueueId queue, std::span<const JobId> ids,
+                                std::uint64_t* lsn, bool admission) {
+  // One append per job_list_jobs_max ids: each is one group (all or none),
+  // and a long list is several, each a complete set of changes.
+  for (std::size_t at = 0; at < ids.size(); at += wal::job_list_jobs_max) {
+    RecordBatch& batch = record_batch();
+    batch.clear();
+    wal::encode_job_list(queue, ids.subspan(at, std::min<std::size_t>(wal::job_list_jobs_max,
+                                                                      ids.size() - at)),
+                         &batch.bodies);
+    batch.end(type);
+    // Only the first can be an admission: after it, a refusal would leave
+    // part of the list logged and none of it done.
+    if (Code c = log_batch(batch, lsn, admission && at == 0); c != Code::ok) return c;
+  }
+  return Code::ok;
+}
+
 // ------------------------------------------------------------------ open
 
 Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal::Fs> fs,
                               std::string_view backend_note) {
   wal_fs_ = std::move(fs);
   durability_ = options.durability;
-  const std::uint64_t wall = options.wall_clock != nullptr ? options.wall_clock->now_ns()
-                                                           : realtime_ns();
+  wall_clock_ = options.wall_clock;
+  const std::uint64_t wall = wall_now_ns();
   wall_minus_clock_ns_ = static_cast<std::int64_t>(wall) - static_cast<std::int64_t>(now_ns());
   if (!backend_note.empty()) open_report_ += std::string(backend_note) + "\n";
 
-  replay_ = std::make_unique<Replay>();
-  auto apply = [this](const wal::LogRecord& r, std::string* error) {
-    return replay_record(r, error);
-  };
-  auto fail = [&](wal::RecoveryStatus st, const std::string& error) {
-    replay_.reset();
-    return Status(st == wal::RecoveryStatus::io_error ? Code::io_error : Code::corruption, error);
-  };
+  engine::LogState state;
   wal::SnapshotInfo snap;
   std::vector<std::string> notes;
   std::string error;
-  wal::RecoveryStatus st = wal::load_snapshot(*wal_fs_, apply, &snap, &notes, &error);
-  if (st != wal::RecoveryStatus::ok) return fail(st, error);
+  wal::RecoveryStatus st = load_snapshot_into(*wal_fs_, state, &snap, &notes, &error);
+  if (st != wal::RecoveryStatus::ok) return status_of(st, error);
   wal::LogTail tail;
   wal::RecoveryReport report;
-  st = wal::recover_log(*wal_fs_, snap.covered_lsn, apply, &tail, &report, &error);
-  if (st != wal::RecoveryStatus::ok) return fail(st, error);
+  st = wal::recover_log(
+      *wal_fs_, snap.covered_lsn,
+      [&](const wal::LogRecord& r, std::string* e) { return state.apply(r, e); }, &tail, &report,
+      &error);
+  if (st != wal::RecoveryStatus::ok) return status_of(st, error);
   for (const std::string& n : notes) open_report_ += n + "\n";
   for (const std::string& n : report.notes) open_report_ += n + "\n";
   open_report_ += "replayed " + std::to_string(report.records_applied) + " log records from " +
                   std::to_string(report.segments_read) + " segment(s)";
-  if (!snap.name.empty()) open_report_ += " after snapshot " + snap.name;
-  open_report_ += "; " + std::to_string(replay_->jobs.size()) + " live jobs\n";
+  if (!snap.name.empty()) {
+    open_report_ += " after snapshot " + snap.name + " (" + std::to_string(snap.records) + " records)";
+  }
+  open_report_ += "; " + std::to_string(state.jobs.size()) + " live jobs\n";
 
-  if (Status m = materialize(); !m.ok()) return m;
-  replay_.reset();
+  if (Status m = materialize(state); !m.ok()) return m;
 
   wal::LogOptions lo;
   lo.segment_bytes = options.wal_segment_bytes;
@@ -179,142 +254,72 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
   lo.wall_minus_clock_ns = wall_minus_clock_ns_;
   const int rc = wal::Log::open(*wal_fs_, lo, tail, &log_, &error);
   if (rc != 0) return Status(Code::io_error, error);
+  // After each group (or the failure), wake the completion thread if any
+  // callback waits. Runs on the log's writer thread: only a short lock here.
+  log_->set_on_durable([this](std::uint64_t, bool) {
+    {
+      MutexLock lock(completion_mu_);
+      if (completions_.empty()) return;
+      completion_wake_ = true;
+    }
+    completion_cv_.notify_one();
+  });
+
+  snapshot_lsn_.store(snap.covered_lsn, std::memory_order_relaxed);  // relaxed: no other thread yet
+  snapshot_log_bytes_ = options.wal_snapshot_log_bytes;
+  snapshot_interval_ns_ = ms_to_ns(options.wal_snapshot_interval_ms);
+  if (snapshot_log_bytes_ != 0 || snapshot_interval_ns_ != 0) {
+    snapshot_thread_ = std::thread([this] { snapshot_loop(); });
+  }
   return Status::Ok();
 }
 
-// ------------------------------------------------------------------ replay
-
-bool Engine::Impl::replay_record(const wal::LogRecord& rec, std::string* error) {
-  Replay& rp = *replay_;
-  ++rp.records;
-  auto bad = [&](const char* why) {
-    *error = why;
-    return false;
-  };
-  auto queue_of = [&](std::uint32_t queue_id) -> Queue* {
-    const std::uint32_t index = queue_id & (queues_max - 1);
-    Queue* q = queues_[index].load(std::memory_order_relaxed);  // relaxed: replay is alone
-    if (q == nullptr || q->id() != queue_id) return nullptr;
-    return q;
-  };
-  // The job a record names, live and in that queue.
-  auto job_of = [&](std::uint32_t queue_id, JobId job) -> Replay::Job* {
-    auto it = rp.jobs.find(job);
-    if (it == rp.jobs.end() || it->second.queue_index != (queue_id & (queues_max - 1))) {
-      return nullptr;
-    }
-    return &it->second;
-  };
-  switch (rec.type) {
-    case wal::RecordType::queue_create: {
-      wal::QueueCreateRec r;
-      if (!wal::decode(rec.body, &r)) return bad("bad queue_create body");
-      const std::uint32_t index = r.queue_id & (queues_max - 1);
-      const std::uint32_t gen = r.queue_id >> Queue::queue_index_bits;
-      if ((gen & 1) == 0 || !valid_queue_name(r.name) || !valid_queue_options(r.options)) {
-        return bad("queue_create with an invalid id, name or options");
-      }
-      MutexLock lock(table_mu_);
-      if (names_.count(std::string(r.name)) != 0) return bad("queue_create of a name that exists");
-      install_queue(index, r.name, r.options, gen);
-      return true;
-    }
-    case wal::RecordType::enqueue: {
-      wal::EnqueueRec r;
-      if (!wal::decode(rec.body, &r)) return bad("bad enqueue body");
-      Queue* q = queue_of(r.queue_id);
-      if (q == nullptr) return bad("enqueue into an unknown queue");
-      if (engine::slot_shard(engine::slot_of(r.job)) >= shard_count_) {
-        return bad("job id names a shard this engine does not have (fewer shards than before?)");
-      }
-      Replay::Job j;
-      j.queue_index = q->index;
-      j.priority = r.priority;
-      j.state = r.run_at_ns != 0 ? RecordState::delayed : RecordState::ready;
-      j.attempts_max = static_cast<std::uint16_t>(r.attempts_max);
-      j.lease_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(r.lease_ms, UINT32_MAX));
-      j.enqueued_wall = r.enqueued_ns;
-      j.at_wall = r.run_at_ns;
-      j.order = rec.lsn;
-      j.payload = std::string(r.payload);
-      if (!r.dedup_key.empty() && q->dedup != nullptr) {
-        JobId first = 0;
-        (void)q->dedup->claim(r.dedup_key, from_wall(r.enqueued_ns), r.job, &first);
-      }
-      if (!rp.jobs.emplace(r.job, std::move(j)).second) return bad("enqueue of a job id that is live");
-      return true;
-    }
-    case wal::RecordType::reserve: {
-      wal::ReserveRec r;
-      if (!wal::decode(rec.body, &r)) return bad("bad reserve body");
-      Replay::Job* j = job_of(r.queue_id, r.job);
-      if (j == nullptr) return bad("reserve of an unknown job");
-      j->state = RecordState::leased;
-      j->nonce = engine::nonce_of(r.token);
-      j->attempts = static_cast<std::uint16_t>(r.attempt);
-      j->at_wall = r.deadline_ns;
-      return true;
-    }
-    case wal::RecordType::extend:
-    case wal::RecordType::ack:
-    case wal::RecordType::expire: {
-      wal::LeaseRec r;
-      if (!wal::decode(rec.type, rec.body, &r)) return bad("bad lease record body");
-      Replay::Job* j = job_of(r.queue_id, r.job);
-      if (j == nullptr || j->state != RecordState::leased || j->nonce != engine::nonce_of(r.token)) {
-        return bad("lease record for a job not leased with that token");
-      }
-      if (rec.type == wal::RecordType::ack) {
-        rp.jobs.erase(r.job);
-      } else if (rec.type == wal::RecordType::extend) {
-        j->at_wall = r.deadline_ns;
-      } else {
-        // As poll_timers: an expiry that does not count gives the attempt back.
-        if (!queue_at(j->queue_index).options.expiry_counts_as_attempt && j->attempts > 0) {
-          --j->attempts;
-        }
-        j->state = RecordState::ready;
-        j->order = rec.lsn;
-      }
-      return true;
-    }
-    case wal::RecordType::nack: {
-      wal::NackRec r;
-      if (!wal::decode(rec.body, &r)) return bad("bad nack body");
-      Replay::Job* j = job_of(r.queue_id, r.job);
-      if (j == nullptr || j->state != RecordState::leased || j->nonce != engine::nonce_of(r.token)) {
-        return bad("nack for a job not leased with that token");
-      }
-      j->state = r.run_at_ns != 0 ? RecordState::delayed : RecordState::ready;
-      j->at_wall = r.run_at_ns;
-      j->order = rec.lsn;
-      return true;
-    }
-    case wal::RecordType::dead: {
-      wal::DeadRec r;
-      if (!wal::decode(rec.body, &r)) return bad("bad dead body");
-      Replay::Job* j = job_of(r.queue_id, r.job);
-      if (j == nullptr) return bad("dead of an unknown job");
-      j->state = RecordState::dead;
-      j->reason = static_cast<DeadReason>(r.reason);
-      j->at_wall = r.dead_ns;
-      j->error = std::string(r.error);
-      return true;
-    }
-    default:
-      break;
-  }
-  *error = std::string("record type ") + wal::record_type_name(static_cast<std::uint16_t>(rec.type)) +
-           " is not replayed by this version";
-  return false;
+std::uint64_t Engine::Impl::wall_now_ns() const {
+  return wall_clock_ != nullptr ? wall_clock_->now_ns() : realtime_ns();
 }
 
-Status Engine::Impl::materialize() {
-  Replay& rp = *replay_;
+// ------------------------------------------------------------------ materialize
+
+Status Engine::Impl::materialize(engine::LogState& state) {
+  // Every job's slot first: nothing is placed until all are known to fit.
+  for (const auto& [id, j] : state.jobs) {
+    const SlotRef ref = engine::slot_of(id);
+    if (engine::slot_shard(ref) >= shard_count_) {
+      return Status(Code::invalid_argument,
+                    "the log holds job " + std::to_string(id) + " of shard " +
+                        std::to_string(engine::slot_shard(ref)) + " but this engine has " +
+                        std::to_string(shard_count_) +
+                        " shards: open it with at least as many shards as before");
+    }
+    if (engine::slot_index(ref) >= shard_jobs_max) {
+      return Status(Code::corruption, "the log holds job " + std::to_string(id) +
+                                          " with a slot beyond shard_jobs_max");
+    }
+  }
+  {
+    MutexLock lock(table_mu_);
+    for (const auto& [index, qs] : state.queues) {
+      Queue* q = install_queue(index, qs.name, qs.options, qs.id >> Queue::queue_index_bits);
+      q->paused.store(qs.paused, std::memory_order_relaxed);  // relaxed: no other thread yet
+      if (q->dedup == nullptr) continue;
+      // Keys in the order they were first used, each at its own time.
+      std::vector<std::pair<std::uint64_t, const std::string*>> keys;
+      for (const auto& [key, e] : qs.dedup) keys.emplace_back(e.first_wall, &key);
+      std::sort(keys.begin(), keys.end());
+      for (const auto& [first_wall, key] : keys) {
+        JobId first = 0;
+        (void)q->dedup->claim(*key, from_wall(first_wall), qs.dedup.at(*key).job, &first);
+      }
+    }
+  }
+  {
+    MutexLock lock(topics_mu_);
+    topics_ = std::move(state.topics);
+  }
   const std::uint64_t now = now_ns();
   // Ready jobs go back into their rings in the order they became ready.
   std::vector<std::pair<std::uint64_t, JobId>> ready;
-  for (auto& [id, j] : rp.jobs) {
+  for (auto& [id, j] : state.jobs) {
     Queue& q = queue_at(j.queue_index);
     const SlotRef ref = engine::slot_of(id);
     engine::Shard& shard = *shards_[engine::slot_shard(ref)];
@@ -327,7 +332,7 @@ Status Engine::Impl::materialize() {
     r.attempts_max = j.attempts_max;
     r.priority = j.priority;
     r.nonce = j.nonce;
-    q.jobs.fetch_add(1, std::memory_order_relaxed);  // relaxed: replay is alone
+    q.jobs.fetch_add(1, std::memory_order_relaxed);  // relaxed: no other thread yet
     QueueShard& qs = q.shards[shard.slab.shard()];
     switch (j.state) {
       case RecordState::ready:
@@ -363,6 +368,7 @@ Status Engine::Impl::materialize() {
       case RecordState::free:
         HOTQ_CHECK(false);
     }
+    j.payload = std::string();  // the engine has its copy: keep the peak low
   }
   std::sort(ready.begin(), ready.end());
   for (const auto& [order, id] : ready) {
@@ -377,6 +383,170 @@ Status Engine::Impl::materialize() {
     publish_next_due(*shard);
   }
   return Status::Ok();
+}
+
+// ------------------------------------------------------------------ snapshots
+
+Status Engine::Impl::snapshot() {
+  if (!durable()) return Status(Code::not_supported, "an in-memory engine has no snapshots");
+  MutexLock run(snapshot_run_mu_);
+  return take_snapshot();
+}
+
+Status Engine::Impl::take_snapshot() {
+  const std::uint64_t through = log_->durable_lsn();
+  const std::uint64_t log_bytes = log_->stats().bytes;
+  const std::uint64_t covered = snapshot_lsn_.load(std::memory_order_relaxed);  // relaxed: ours
+  if (through <= covered) return Status::Ok();  // nothing new
+  auto failed = [&](wal::RecoveryStatus st, const std::string& error) {
+    return status_of(st, "snapshot at LSN " + std::to_string(through) + ": " + error);
+  };
+  // The state at `through`: the newest snapshot plus the log after it.
+  engine::LogState state;
+  wal::SnapshotInfo old;
+  std::vector<std::string> notes;
+  std::string error;
+  wal::RecoveryStatus st = load_snapshot_into(*wal_fs_, state, &old, &notes, &error);
+  if (st != wal::RecoveryStatus::ok) return failed(st, error);
+  if (old.covered_lsn != covered) {
+    return failed(wal::RecoveryStatus::corrupt,
+                  "the newest valid snapshot covers LSN " + std::to_string(old.covered_lsn) +
+                      ", not " + std::to_string(covered));
+  }
+  std::uint64_t applied = 0;
+  st = wal::read_log(
+      *wal_fs_, log_->segments(), covered, through,
+      [&](const wal::LogRecord& r, std::string* e) { return state.apply(r, e); }, &applied, &error);
+  if (st != wal::RecoveryStatus::ok) return failed(st, error);
+
+  std::unique_ptr<wal::SnapshotWriter> writer;
+  const std::uint64_t wall = wall_now_ns();
+  int rc = wal::SnapshotWriter::create(*wal_fs_, through, wall, &writer);
+  if (rc == 0) rc = state.write(*writer, wall);
+  if (rc != 0) {
+    return failed(wal::RecoveryStatus::io_error, std::string("cannot write: ") + std::strerror(rc));
+  }
+  if (writer->finish(&error) != 0) return failed(wal::RecoveryStatus::io_error, error);
+  // relaxed: read by this thread (under snapshot_run_mu_) and by stats.
+  snapshot_lsn_.store(through, std::memory_order_relaxed);
+  snapshot_at_log_bytes_ = log_bytes;
+  // The snapshot is durable (renamed, directory synced): the segments it
+  // covers are free. Failing to recycle is not an error: they stay, and the
+  // next snapshot tries again.
+  (void)log_->recycle(through);
+  return Status::Ok();
+}
+
+void Engine::Impl::snapshot_loop() {
+  // Polls the log's size: a snapshot costs a read of the live state and the
+  // log since the last one, so it is worth starting only after a good share
+  // of log. The poll is a few atomic loads every snapshot_poll_ms.
+  constexpr std::uint64_t snapshot_poll_ms = 50;
+  std::uint64_t last_ns = now_ns();
+  for (;;) {
+    {
+      MutexLock lock(snapshot_mu_);
+      if (snapshot_stop_) return;
+      (void)snapshot_cv_.wait_for_ns(snapshot_mu_, ms_to_ns(snapshot_poll_ms));
+      if (snapshot_stop_) return;
+    }
+    if (log_->failed()) continue;
+    MutexLock run(snapshot_run_mu_);
+    const std::uint64_t logged = log_->stats().bytes - snapshot_at_log_bytes_;
+    const std::uint64_t now = now_ns();
+    const bool by_size = snapshot_log_bytes_ != 0 && logged >= snapshot_log_bytes_;
+    const bool by_time = snapshot_interval_ns_ != 0 && logged != 0 && now - last_ns >= snapshot_interval_ns_;
+    if (!by_size && !by_time) continue;
+    last_ns = now;
+    // A failure leaves the log longer, nothing else; the next try may work.
+    // (Not yet visible to the embedder: see docs/architecture.md.)
+    (void)take_snapshot();
+  }
+}
+
+void Engine::Impl::stop_snapshots() {
+  {
+    MutexLock lock(snapshot_mu_);
+    snapshot_stop_ = true;
+  }
+  snapshot_cv_.notify_all();
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
+}
+
+// ------------------------------------------------------------------ tickets
+
+bool Engine::Impl::is_durable(std::uint64_t lsn) const {
+  // What was durable stays durable, also after a later failure.
+  return lsn == 0 || (lsn != lsn_unloggable && log_->durable_lsn() >= lsn);
+}
+
+Code Engine::Impl::wait_ticket(std::uint64_t lsn) {
+  if (lsn == 0) return Code::ok;
+  if (lsn == lsn_unloggable) return Code::wal_failed;
+  return log_->wait_durable(lsn) ? Code::ok : Code::wal_failed;
+}
+
+void Engine::Impl::on_durable(std::uint64_t lsn, std::function<void(Code)> done) {
+  // Known now: called at once, in this thread.
+  if (lsn == lsn_unloggable) return done(Code::wal_failed);
+  if (lsn == 0 || log_ == nullptr || log_->durable_lsn() >= lsn) return done(Code::ok);
+  if (log_->failed()) return done(log_->durable_lsn() >= lsn ? Code::ok : Code::wal_failed);
+  {
+    MutexLock lock(completion_mu_);
+    if (!completion_stop_) {
+      if (!completion_thread_.joinable()) {
+        completion_thread_ = std::thread([this] { completion_loop(); });
+      }
+      completions_.push_back(Completion{lsn, completion_serial_++, std::move(done)});
+      std::push_heap(completions_.begin(), completions_.end(), std::greater<>());
+      // The group may have become durable between the check above and the
+      // push: the hook saw no completion then. Look once more.
+      completion_wake_ = true;
+      completion_cv_.notify_one();
+      return;
+    }
+  }
+  // Closed meanwhile: the log is closed too, so the answer is final.
+  done(log_->durable_lsn() >= lsn ? Code::ok : Code::wal_failed);
+}
+
+void Engine::Impl::completion_loop() {
+  std::vector<std::pair<Completion, Code>> ready;
+  for (;;) {
+    bool stopping = false;
+    {
+      MutexLock lock(completion_mu_);
+      while (!completion_wake_ && !completion_stop_) completion_cv_.wait(completion_mu_);
+      completion_wake_ = false;
+      stopping = completion_stop_;
+      // failed, then durable_lsn: both read after the wake flag was cleared,
+      // so a group that ends later sets the flag again. Read in this order,
+      // an LSN above `durable` of a failed log can never become durable.
+      const bool failed = log_->failed();
+      const std::uint64_t durable = log_->durable_lsn();
+      while (!completions_.empty() &&
+             (failed || stopping || completions_.front().lsn <= durable)) {
+        std::pop_heap(completions_.begin(), completions_.end(), std::greater<>());
+        Completion& c = completions_.back();
+        const Code code = c.lsn <= durable ? Code::ok : Code::wal_failed;
+        ready.emplace_back(std::move(c), code);
+        completions_.pop_back();
+      }
+    }
+    // Outside the lock: a callback may register another completion.
+    for (auto& [c, code] : ready) c.done(code);
+    ready.clear();
+    if (stopping) return;
+  }
+}
+
+void Engine::Impl::stop_completions() {
+  {
+    MutexLock lock(completion_mu_);
+    completion_stop_ = true;
+  }
+  completion_cv_.notify_all();
+  if (completion_thread_.joinable()) completion_thread_.join();
 }
 
 }  // namespace hotq

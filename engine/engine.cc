@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <bit>
 #include <thread>
+#include <unordered_set>
 
 #include "engine/engine_impl.h"
 #include "wal/posix_fs.h"
@@ -126,6 +127,9 @@ Engine::Impl::Impl(const EngineOptions& options)
 }
 
 Engine::Impl::~Impl() {
+  stop_snapshots();  // it reads the log's files: before the log goes
+  if (log_ != nullptr) log_->close();
+  stop_completions();
   // No other thread is left (the destructor's contract). Release every
   // payload the records still hold; the slabs free the records.
   for (auto& shard : shards_) {
@@ -157,7 +161,9 @@ void Engine::Impl::close() {
     q->space_signal.wake_all();
   }
   // What is pending goes to disk (interval mode); later appends are refused.
+  stop_snapshots();
   if (log_ != nullptr) log_->close();
+  stop_completions();  // after the log's last group: callbacks learn its fate
 }
 
 // ------------------------------------------------------------------ queues
@@ -188,7 +194,7 @@ Result<QueueId> Engine::Impl::create_queue(std::string_view name, const QueueOpt
       std::string body;
       wal::encode(wal::QueueCreateRec{(gen << Queue::queue_index_bits) | index, name, options}, &body);
       const wal::Log::Record rec{wal::RecordType::queue_create, body};
-      if (Code c = log_records({&rec, 1}, &lsn); c != Code::ok) return c;
+      if (Code c = log_records({&rec, 1}, &lsn, /*admission=*/true); c != Code::ok) return c;
     }
     id = install_queue(index, name, options, 0)->id();
   }
@@ -267,49 +273,61 @@ std::vector<QueueInfo> Engine::Impl::list_queues() {
 }
 
 Code Engine::Impl::drop_queue(QueueId id) {
-  // Not logged yet: refused by a durable engine rather than lost at a restart.
-  if (durable()) return Code::not_supported;
   if (closed_.load(std::memory_order_acquire)) return Code::closed;
-  MutexLock lock(table_mu_);
-  std::uint32_t index = id & (queues_max - 1);
-  Queue* qp = queues_[index].load(std::memory_order_relaxed);
-  if (qp == nullptr || qp->generation.load(std::memory_order_relaxed) != id >> Queue::queue_index_bits ||
-      (qp->generation.load(std::memory_order_relaxed) & 1) == 0) {
-    return Code::no_such_queue;
-  }
-  Queue& q = *qp;
-  // seq_cst: Dekker with Guard — after this, a new guard backs out, and an
-  // older one is visible in in_flight.
-  q.generation.fetch_add(1, std::memory_order_seq_cst);
-  for (std::uint32_t s = 0; s < shard_count_; ++s) {
-    std::uint32_t spins = 0;
-    while (q.shards[s].in_flight.load(std::memory_order_seq_cst) != 0) cpu_relax(spins);
-  }
-  q.ready_signal.wake_all();
-  q.space_signal.wake_all();
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
+  std::uint64_t lsn = 0;
+  Code logged = Code::ok;
+  {
+    MutexLock lock(table_mu_);
+    std::uint32_t index = id & (queues_max - 1);
+    Queue* qp = queues_[index].load(std::memory_order_relaxed);
+    if (qp == nullptr || qp->generation.load(std::memory_order_relaxed) != id >> Queue::queue_index_bits ||
+        (qp->generation.load(std::memory_order_relaxed) & 1) == 0) {
+      return Code::no_such_queue;
+    }
+    Queue& q = *qp;
+    // seq_cst: Dekker with Guard — after this, a new guard backs out, and an
+    // older one is visible in in_flight.
+    q.generation.fetch_add(1, std::memory_order_seq_cst);
+    for (std::uint32_t s = 0; s < shard_count_; ++s) {
+      std::uint32_t spins = 0;
+      while (q.shards[s].in_flight.load(std::memory_order_seq_cst) != 0) cpu_relax(spins);
+    }
+    q.ready_signal.wake_all();
+    q.space_signal.wake_all();
 
-  // No operation on q is running or can start. Collect every record it owns.
-  std::vector<SlotRef> refs;
-  (void)take_timed_records(q, /*leased_too=*/true, refs);
-  (void)drain_rings(q, q.shards[0], refs);
-  {
-    MutexLock dead_lock(q.dead_mu);
-    for (const auto& [job, entry] : q.dead) refs.push_back(entry.slot);
-    q.dead.clear();
-  }
-  for (SlotRef ref : refs) {
-    record(ref).state.store(RecordState::free, std::memory_order_relaxed);  // we own it
-  }
-  free_records(q, refs);
-  names_.erase(q.name);
-  {
-    MutexLock topics_lock(topics_mu_);  // lock order: table, then topics
-    for (auto it = topics_.begin(); it != topics_.end();) {
-      std::erase(it->second, id);
-      it = it->second.empty() ? topics_.erase(it) : std::next(it);
+    // No operation on q is running or can start. Collect every record it owns.
+    std::vector<SlotRef> refs;
+    (void)take_timed_records(q, /*leased_too=*/true, refs);
+    (void)drain_rings(q, q.shards[0], refs);
+    {
+      MutexLock dead_lock(q.dead_mu);
+      for (const auto& [job, entry] : q.dead) refs.push_back(entry.slot);
+      q.dead.clear();
+    }
+    for (SlotRef ref : refs) {
+      record(ref).state.store(RecordState::free, std::memory_order_relaxed);  // we own it
+    }
+    // Logged once nothing of q can change any more (every record of its jobs
+    // is before this one), and before its slots can be reused. Under
+    // table_mu_, so a bind or a re-create of the name comes after it. A failed
+    // log fails the call: the queue is gone here, and on disk nothing more
+    // will ever be written.
+    if (durable()) {
+      logged = log_one(wal::RecordType::queue_drop, wal::QueueDropRec{id}, &lsn, /*admission=*/false);
+    }
+    free_records(q, refs);
+    names_.erase(q.name);
+    {
+      MutexLock topics_lock(topics_mu_);  // lock order: table, then topics
+      for (auto it = topics_.begin(); it != topics_.end();) {
+        std::erase(it->second, id);
+        it = it->second.empty() ? topics_.erase(it) : std::next(it);
+      }
     }
   }
-  return Code::ok;
+  if (logged != Code::ok) return logged;
+  return wait_durable(lsn);
 }
 
 // ------------------------------------------------------------------ enqueue
@@ -424,7 +442,7 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
                        &batch.bodies);
       batch.end(wal::RecordType::enqueue, req.payload);  // the payload is not copied first
     }
-    if (Code c = log_batch(batch, lsn); c != Code::ok) {
+    if (Code c = log_batch(batch, lsn, /*admission=*/true); c != Code::ok) {
       // Not logged: the jobs never existed (the log has failed, or the batch
       // cannot fit one group).
       SlotRef made[batch_jobs_max];
@@ -580,7 +598,8 @@ bool Engine::Impl::lease_locked(Shard& shard, Queue& q, Handle handle, std::uint
 }
 
 std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<ReservedJob> out,
-                                         std::uint64_t lease_ms, Code* why_none) {
+                                         std::uint64_t lease_ms, Code* why_none,
+                                         std::uint64_t* lsn) {
   const std::uint64_t now = now_ns();
   poll_timers(now, timers_per_poll_max);
   *why_none = Code::empty;
@@ -653,7 +672,7 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
       // precedes the ack in the log. Not waited for: a reserve lost in a
       // crash costs one more delivery (at-least-once), nothing else.
       if (durable() && leased_here != run_first) {
-        log_reserves(q, out.subspan(got + run_first, leased_here - run_first));
+        log_reserves(q, out.subspan(got + run_first, leased_here - run_first), lsn);
       }
     }
     got += leased_here;
@@ -680,15 +699,27 @@ BatchResult Engine::Impl::reserve(QueueId id, std::span<ReservedJob> out, std::u
   Code blocked_by = Code::empty;
   for (;;) {
     Queue* q = nullptr;
+    std::uint32_t n = 0;
+    std::uint64_t lsn = 0;
+    bool wait_lease = false;
     {
       Guard g(*this, id);
       if (!g.ok()) return {g.code(), 0};
       Code why = Code::empty;
-      std::uint32_t n = reserve_some(g.queue(), g.shard(), out, lease_ms, &why);
-      if (n != 0) return {Code::ok, n};
-      if (!wait) return {why, 0};
+      n = reserve_some(g.queue(), g.shard(), out, lease_ms, &why, &lsn);
+      wait_lease = g.queue().options.durable_delivery;
+      if (n == 0 && !wait) return {why, 0};
       q = &g.queue();
       blocked_by = why;
+    }
+    if (n != 0) {
+      // durable_delivery: the leases are handed out only once on disk. If the
+      // log failed, they are not handed out at all (they expire as any lease
+      // whose holder vanished).
+      if (wait_lease && lsn != 0 && (lsn == lsn_unloggable || !log_->wait_durable(lsn))) {
+        return {Code::wal_failed, 0};
+      }
+      return {Code::ok, n};
     }
     const std::uint64_t now = now_ns();
     if (deadline == 0) deadline = saturating_add(now, ms_to_ns(timeout_ms));
@@ -751,6 +782,10 @@ std::uint32_t Engine::Impl::settle(QueueId id, std::span<const Lease> leases,
     if (results[i] == Code::ok) ++ok;
   }
   free_records(g.queue(), {freed, freed_count});
+  if (args.lsn_out != nullptr) {  // asynchronous: the caller holds a ticket instead
+    *args.lsn_out = lsn;
+    return ok;
+  }
   // Sync mode: the settle returns once its records are fdatasync'ed; if the
   // log failed first, none of them is reported done.
   if (lsn != 0 && wait_durable(lsn) != Code::ok) {
@@ -993,38 +1028,65 @@ std::uint64_t Engine::Impl::backoff_ms(Shard& shard, const Backoff& b, std::uint
 
 // ------------------------------------------------------------------ topics
 
+bool Engine::Impl::queue_live_locked(QueueId id) const {
+  const Queue* q = queues_[id & (queues_max - 1)].load(std::memory_order_relaxed);  // see queues_
+  if (q == nullptr) return false;
+  const std::uint32_t gen = q->generation.load(std::memory_order_relaxed);  // written under table_mu_
+  return gen == id >> Queue::queue_index_bits && (gen & 1) != 0;
+}
+
 Code Engine::Impl::bind(std::string_view topic, QueueId queue) {
-  // Not logged yet: refused by a durable engine rather than lost at a restart.
-  if (durable()) return Code::not_supported;
   if (closed_.load(std::memory_order_acquire)) return Code::closed;
   if (!valid_queue_name(topic)) return Code::invalid_argument;
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
+  std::uint64_t lsn = 0;
   {
-    Guard g(*this, queue);
-    if (!g.ok()) return g.code();
+    // table_mu_ keeps the queue alive until the binding (and its record,
+    // which must come before any drop record of the queue) is in place.
+    MutexLock table_lock(table_mu_);
+    if (!queue_live_locked(queue)) return Code::no_such_queue;
+    MutexLock lock(topics_mu_);  // lock order: table, then topics
+    auto it = topics_.find(topic);
+    if (it != topics_.end() &&
+        std::find(it->second.begin(), it->second.end(), queue) != it->second.end()) {
+      return Code::ok;
+    }
+    if (it == topics_.end() && topics_.size() >= topics_max) return Code::limit_exceeded;
+    if (it != topics_.end() && it->second.size() >= topic_queues_max) return Code::limit_exceeded;
+    if (durable()) {
+      if (Code c = log_one(wal::RecordType::bind, wal::BindRec{queue, true, topic}, &lsn, true);
+          c != Code::ok) {
+        return c;
+      }
+    }
+    if (it == topics_.end()) it = topics_.emplace(std::string(topic), std::vector<QueueId>()).first;
+    it->second.push_back(queue);
   }
-  MutexLock lock(topics_mu_);
-  auto it = topics_.find(std::string(topic));
-  if (it == topics_.end()) {
-    if (topics_.size() >= topics_max) return Code::limit_exceeded;
-    it = topics_.emplace(std::string(topic), std::vector<QueueId>()).first;
-  }
-  std::vector<QueueId>& queues = it->second;
-  if (std::find(queues.begin(), queues.end(), queue) != queues.end()) return Code::ok;
-  if (queues.size() >= topic_queues_max) return Code::limit_exceeded;
-  queues.push_back(queue);
-  return Code::ok;
+  return wait_durable(lsn);
 }
 
 Code Engine::Impl::unbind(std::string_view topic, QueueId queue) {
-  // Not logged yet: refused by a durable engine rather than lost at a restart.
-  if (durable()) return Code::not_supported;
   if (closed_.load(std::memory_order_acquire)) return Code::closed;
-  MutexLock lock(topics_mu_);
-  auto it = topics_.find(std::string(topic));
-  if (it == topics_.end()) return Code::ok;
-  std::erase(it->second, queue);
-  if (it->second.empty()) topics_.erase(it);
-  return Code::ok;
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
+  std::uint64_t lsn = 0;
+  {
+    MutexLock table_lock(table_mu_);  // as bind: orders it with a drop of the queue
+    MutexLock lock(topics_mu_);
+    auto it = topics_.find(topic);
+    if (it == topics_.end() ||
+        std::find(it->second.begin(), it->second.end(), queue) == it->second.end()) {
+      return Code::ok;  // not bound: nothing to change, nothing to log
+    }
+    if (durable()) {
+      if (Code c = log_one(wal::RecordType::bind, wal::BindRec{queue, false, topic}, &lsn, true);
+          c != Code::ok) {
+        return c;
+      }
+    }
+    std::erase(it->second, queue);
+    if (it->second.empty()) topics_.erase(it);
+  }
+  return wait_durable(lsn);
 }
 
 std::vector<QueueId> Engine::Impl::bindings(std::string_view topic) {
@@ -1035,9 +1097,8 @@ std::vector<QueueId> Engine::Impl::bindings(std::string_view topic) {
 
 Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
                                                  const EnqueueRequest& request) {
-  // Not logged yet: refused by a durable engine rather than lost at a restart.
-  if (durable()) return Code::not_supported;
   if (!request.dedup_key.empty()) return Code::invalid_argument;  // not supported on topics
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
   std::vector<QueueId> targets = bindings(topic);
   if (targets.empty()) return Code::no_such_queue;
   // Hold every bound queue open for the whole publish.
@@ -1080,11 +1141,37 @@ Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
   const std::uint64_t now = now_ns();
   std::vector<JobId> ids;
   for (std::uint32_t i = 0; i < n; ++i) {
+    Record& r = record(refs[i]);
+    fill_record(r, guards[i]->queue(), request, payload, now);
+    ids.push_back(r.id());
+  }
+  std::uint64_t lsn = 0;
+  if (durable()) {
+    // One record for every job: all of them survive a crash, or none.
+    // Logged before any of them is visible (as an enqueue).
+    wal::PublishRec rec;
+    rec.topic = topic;
+    rec.priority = request.priority;
+    rec.enqueued_ns = to_wall(now);
+    rec.run_at_ns = request.delay_ms != 0 ? to_wall(saturating_add(now, ms_to_ns(request.delay_ms))) : 0;
+    rec.lease_ms = record(refs[0]).lease_ms;
+    rec.payload = request.payload;  // its length in the head; the bytes are the tail
+    for (std::uint32_t i = 0; i < n; ++i) {
+      rec.targets.push_back({guards[i]->queue().id(), record(refs[i]).attempts_max, ids[i]});
+    }
+    RecordBatch& batch = record_batch();
+    batch.clear();
+    wal::encode_head(rec, &batch.bodies);
+    batch.end(wal::RecordType::publish, request.payload);
+    if (Code c = log_batch(batch, &lsn, /*admission=*/true); c != Code::ok) {
+      for (std::uint32_t i = 0; i < n; ++i) free_records(guards[i]->queue(), {&refs[i], 1});
+      return c;
+    }
+  }
+  for (std::uint32_t i = 0; i < n; ++i) {
     Queue& q = guards[i]->queue();
     QueueShard& qs = guards[i]->shard();
     Record& r = record(refs[i]);
-    fill_record(r, q, request, payload, now);
-    ids.push_back(r.id());
     qs.add(engine::c_enqueued, 1);
     if (request.delay_ms != 0) {
       MutexLock lock(shard.mu);
@@ -1095,6 +1182,8 @@ Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
       make_ready(q, qs, r, refs[i], now);
     }
   }
+  guards.clear();  // not held while waiting for the disk
+  if (Code c = wait_durable(lsn); c != Code::ok) return c;
   return ids;
 }
 
@@ -1140,14 +1229,26 @@ std::uint64_t Engine::Impl::drain_rings(Queue& q, QueueShard& qs, std::vector<Sl
 }
 
 Code Engine::Impl::set_paused(QueueId id, bool paused) {
-  // Not logged yet: refused by a durable engine rather than lost at a restart.
-  if (durable()) return Code::not_supported;
-  Guard g(*this, id);
-  if (!g.ok()) return g.code();
-  // release: a reserve that reads the flag (acquire) sees what came before.
-  g.queue().paused.store(paused, std::memory_order_release);
-  if (!paused) g.queue().ready_signal.notify();
-  return Code::ok;
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
+  std::uint64_t lsn = 0;
+  {
+    Guard g(*this, id);
+    if (!g.ok()) return g.code();
+    Queue& q = g.queue();
+    // pause_mu orders the records of racing pauses and resumes as their
+    // stores: the last record is the flag's last value.
+    MutexLock lock(q.pause_mu);
+    if (durable()) {
+      if (Code c = log_one(wal::RecordType::pause, wal::PauseRec{id, paused}, &lsn, true);
+          c != Code::ok) {
+        return c;
+      }
+    }
+    // release: a reserve that reads the flag (acquire) sees what came before.
+    q.paused.store(paused, std::memory_order_release);
+    if (!paused) q.ready_signal.notify();
+  }
+  return wait_durable(lsn);
 }
 
 std::uint64_t Engine::Impl::take_timed_records(Queue& q, bool leased_too,
@@ -1174,18 +1275,35 @@ std::uint64_t Engine::Impl::take_timed_records(Queue& q, bool leased_too,
 }
 
 Result<std::uint64_t> Engine::Impl::purge(QueueId id) {
-  // Not logged yet: refused by a durable engine rather than lost at a restart.
-  if (durable()) return Code::not_supported;
-  Guard g(*this, id);
-  if (!g.ok()) return g.code();
-  Queue& q = g.queue();
-  std::vector<SlotRef> freed;
-  drain_rings(q, g.shard(), freed);
-  const std::uint64_t delayed = take_timed_records(q, /*leased_too=*/false, freed);
-  g.shard().add(engine::g_delayed, -static_cast<std::int64_t>(delayed));
-  g.shard().add(engine::c_purged, static_cast<std::int64_t>(freed.size()));
-  free_records(q, freed);
-  return static_cast<std::uint64_t>(freed.size());
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
+  std::uint64_t lsn = 0;
+  std::size_t purged = 0;
+  {
+    Guard g(*this, id);
+    if (!g.ok()) return g.code();
+    Queue& q = g.queue();
+    std::vector<SlotRef> freed;
+    drain_rings(q, g.shard(), freed);
+    const std::uint64_t delayed = take_timed_records(q, /*leased_too=*/false, freed);
+    g.shard().add(engine::g_delayed, -static_cast<std::int64_t>(delayed));
+    g.shard().add(engine::c_purged, static_cast<std::int64_t>(freed.size()));
+    purged = freed.size();
+    // The ids of what was taken, logged before the slots can be reused (no
+    // other record of a job marked free can be written meanwhile). A failed
+    // log fails the call: the jobs are gone here, and nothing more will be
+    // written on disk.
+    Code logged = Code::ok;
+    if (durable() && !freed.empty()) {
+      std::vector<JobId> ids;
+      ids.reserve(freed.size());
+      for (SlotRef ref : freed) ids.push_back(record(ref).id());
+      logged = log_job_list(wal::RecordType::purge, id, ids, &lsn, /*admission=*/false);
+    }
+    free_records(q, freed);
+    if (logged != Code::ok) return logged;
+  }
+  if (Code c = wait_durable(lsn); c != Code::ok) return c;
+  return static_cast<std::uint64_t>(purged);
 }
 
 Shard* Engine::Impl::shard_of_job(JobId job) const {
@@ -1204,39 +1322,49 @@ bool Engine::Impl::live_in(const Queue& q, const Record& r, JobId job) {
 }
 
 Code Engine::Impl::cancel(QueueId id, JobId job) {
-  // Not logged yet: refused by a durable engine rather than lost at a restart.
-  if (durable()) return Code::not_supported;
-  Guard g(*this, id);
-  if (!g.ok()) return g.code();
-  Queue& q = g.queue();
-  QueueShard& qs = g.shard();
-  Shard* shard = shard_of_job(job);
-  if (shard == nullptr) return Code::no_such_job;
-  const SlotRef ref = engine::slot_of(job);
-  bool release_capacity = false;
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
+  std::uint64_t lsn = 0;
   {
-    MutexLock lock(shard->mu);
-    Record& r = record(ref);
-    if (!live_in(q, r, job)) return Code::no_such_job;
-    const RecordState st = r.state.load(std::memory_order_relaxed);  // relaxed: under mu
-    if (st == RecordState::delayed) {
-      shard->wheel.cancel(&r.timer);
-      publish_next_due(*shard);
-      qs.add(engine::g_delayed, -1);
-      release_capacity = true;
-    } else if (st == RecordState::ready) {
-      // Its handle stays in the ring, outdated, holding the job's unit of
-      // capacity until a consumer or a purge passes it (reserve_some).
-      qs.add(static_cast<Counter>(engine::g_ready0 + r.priority), -1);
-      qs.add(engine::g_stale, 1);
-    } else {
-      return Code::no_such_job;  // leased or dead: not waiting
+    Guard g(*this, id);
+    if (!g.ok()) return g.code();
+    Queue& q = g.queue();
+    QueueShard& qs = g.shard();
+    Shard* shard = shard_of_job(job);
+    if (shard == nullptr) return Code::no_such_job;
+    const SlotRef ref = engine::slot_of(job);
+    bool release_capacity = false;
+    {
+      MutexLock lock(shard->mu);
+      Record& r = record(ref);
+      if (!live_in(q, r, job)) return Code::no_such_job;
+      const RecordState st = r.state.load(std::memory_order_relaxed);  // relaxed: under mu
+      if (st != RecordState::delayed && st != RecordState::ready) {
+        return Code::no_such_job;  // leased or dead: not waiting
+      }
+      // Under the job's shard lock, as every change of a waiting job.
+      if (durable()) {
+        if (Code c = log_one(wal::RecordType::cancel, wal::CancelRec{id, job}, &lsn, true);
+            c != Code::ok) {
+          return c;
+        }
+      }
+      if (st == RecordState::delayed) {
+        shard->wheel.cancel(&r.timer);
+        publish_next_due(*shard);
+        qs.add(engine::g_delayed, -1);
+        release_capacity = true;
+      } else {
+        // Its handle stays in the ring, outdated, holding the job's unit of
+        // capacity until a consumer or a purge passes it (reserve_some).
+        qs.add(static_cast<Counter>(engine::g_ready0 + r.priority), -1);
+        qs.add(engine::g_stale, 1);
+      }
+      r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
     }
-    r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
+    qs.add(engine::c_cancelled, 1);
+    free_records(q, {&ref, 1}, release_capacity);
   }
-  qs.add(engine::c_cancelled, 1);
-  free_records(q, {&ref, 1}, release_capacity);
-  return Code::ok;
+  return wait_durable(lsn);
 }
 
 Result<JobInfo> Engine::Impl::inspect(QueueId id, JobId job) {
@@ -1276,8 +1404,35 @@ Result<JobInfo> Engine::Impl::inspect(QueueId id, JobId job) {
 
 Code Engine::Impl::change_waiting(QueueId id, JobId job, std::optional<std::uint8_t> priority,
                                   std::optional<std::uint64_t> delay_ms) {
-  // Not logged yet: refused by a durable engine rather than lost at a restart.
-  if (durable()) return Code::not_supported;
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
+  std::uint64_t lsn = 0;
+  const Code c = change_waiting_logged(id, job, priority, delay_ms, &lsn);
+  if (c != Code::ok) return c;
+  return wait_durable(lsn);
+}
+
+Code Engine::Impl::log_change(QueueId id, JobId job, std::optional<std::uint8_t> priority,
+                              std::optional<std::uint64_t> delay_ms, std::uint64_t now,
+                              std::uint64_t* lsn) {
+  if (!durable()) return Code::ok;
+  RecordBatch& batch = record_batch();
+  batch.clear();
+  if (priority) {
+    wal::encode(wal::SetPriorityRec{id, *priority, job}, &batch.bodies);
+    batch.end(wal::RecordType::set_priority);
+  }
+  if (delay_ms) {
+    const std::uint64_t run_at = *delay_ms == 0 ? 0 : to_wall(saturating_add(now, ms_to_ns(*delay_ms)));
+    wal::encode(wal::SetDelayRec{id, job, run_at}, &batch.bodies);
+    batch.end(wal::RecordType::set_delay);
+  }
+  return log_batch(batch, lsn, /*admission=*/true);
+}
+
+Code Engine::Impl::change_waiting_logged(QueueId id, JobId job,
+                                         std::optional<std::uint8_t> priority,
+                                         std::optional<std::uint64_t> delay_ms,
+                                         std::uint64_t* lsn) {
   Guard g(*this, id);
   if (!g.ok()) return g.code();
   Queue& q = g.queue();
@@ -1293,6 +1448,8 @@ Code Engine::Impl::change_waiting(QueueId id, JobId job, std::optional<std::uint
   if (!live_in(q, r, job)) return Code::no_such_job;
   const RecordState st = r.state.load(std::memory_order_relaxed);  // relaxed: under mu
   if (st == RecordState::delayed) {
+    // Logged under the job's shard lock, before the change (as cancel).
+    if (Code c = log_change(id, job, priority, delay_ms, now, lsn); c != Code::ok) return c;
     if (priority) r.priority = *priority;
     if (delay_ms) {
       shard->wheel.cancel(&r.timer);
@@ -1315,6 +1472,11 @@ Code Engine::Impl::change_waiting(QueueId id, JobId job, std::optional<std::uint
       static_cast<std::int64_t>(q.options.capacity_jobs_max)) {
     q.jobs.fetch_sub(1, std::memory_order_relaxed);
     return Code::full;
+  }
+  if (Code c = log_change(id, job, priority, delay_ms, now, lsn); c != Code::ok) {
+    q.jobs.fetch_sub(1, std::memory_order_relaxed);  // relaxed: as above
+    q.space_signal.notify();
+    return c;
   }
   qs.add(static_cast<Counter>(engine::g_ready0 + r.priority), -1);
   qs.add(engine::g_stale, 1);
@@ -1361,44 +1523,60 @@ Result<std::vector<DeadLetter>> Engine::Impl::list_dead(QueueId id, JobId after_
 
 Result<std::uint64_t> Engine::Impl::dead_op(QueueId id, DeadOp op, std::span<const JobId> ids,
                                             bool all, std::uint64_t max_jobs) {
-  // Not logged yet: refused by a durable engine rather than lost at a restart.
-  if (durable()) return Code::not_supported;
-  Guard g(*this, id);
-  if (!g.ok()) return g.code();
-  Queue& q = g.queue();
-  std::vector<SlotRef> refs;
+  if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
+  std::uint64_t lsn = 0;
+  std::size_t done = 0;
   {
-    MutexLock lock(q.dead_mu);
-    if (all) {
-      auto it = q.dead.begin();
-      while (it != q.dead.end() && refs.size() < max_jobs) {
-        refs.push_back(it->second.slot);
-        it = q.dead.erase(it);
+    Guard g(*this, id);
+    if (!g.ok()) return g.code();
+    Queue& q = g.queue();
+    std::vector<SlotRef> refs;
+    {
+      MutexLock lock(q.dead_mu);
+      std::vector<JobId> chosen;
+      if (all) {
+        for (auto it = q.dead.begin(); it != q.dead.end() && chosen.size() < max_jobs; ++it) {
+          chosen.push_back(it->first);
+        }
+      } else {
+        std::unordered_set<JobId> seen;
+        for (JobId job : ids) {
+          if (q.dead.count(job) != 0 && seen.insert(job).second) chosen.push_back(job);
+        }
       }
-    } else {
-      for (JobId job : ids) {
+      // Logged under dead_mu before anything changes: a dead job has no other
+      // record until it leaves the set, and a failed log changes nothing.
+      if (durable() && !chosen.empty()) {
+        const wal::RecordType type =
+            op == DeadOp::redrive ? wal::RecordType::redrive : wal::RecordType::delete_dead;
+        if (Code c = log_job_list(type, id, chosen, &lsn, /*admission=*/true); c != Code::ok) {
+          return c;
+        }
+      }
+      for (JobId job : chosen) {
         auto it = q.dead.find(job);
-        if (it == q.dead.end()) continue;
         refs.push_back(it->second.slot);
         q.dead.erase(it);
       }
     }
-  }
-  // The records are out of the dead set and in no other structure: ours.
-  g.shard().add(engine::g_dead, -static_cast<std::int64_t>(refs.size()));
-  if (op == DeadOp::redrive) {
-    const std::uint64_t now = now_ns();
-    for (SlotRef ref : refs) {
-      Record& r = record(ref);
-      r.attempts = 0;
-      make_ready(q, g.shard(), r, ref, now);
+    // The records are out of the dead set and in no other structure: ours.
+    g.shard().add(engine::g_dead, -static_cast<std::int64_t>(refs.size()));
+    if (op == DeadOp::redrive) {
+      const std::uint64_t now = now_ns();
+      for (SlotRef ref : refs) {
+        Record& r = record(ref);
+        r.attempts = 0;
+        make_ready(q, g.shard(), r, ref, now);
+      }
+      g.shard().add(engine::c_redriven, static_cast<std::int64_t>(refs.size()));
+    } else {
+      for (SlotRef ref : refs) record(ref).state.store(RecordState::free, std::memory_order_relaxed);
+      free_records(q, refs);
     }
-    g.shard().add(engine::c_redriven, static_cast<std::int64_t>(refs.size()));
-  } else {
-    for (SlotRef ref : refs) record(ref).state.store(RecordState::free, std::memory_order_relaxed);
-    free_records(q, refs);
+    done = refs.size();
   }
-  return static_cast<std::uint64_t>(refs.size());
+  if (Code c = wait_durable(lsn); c != Code::ok) return c;
+  return static_cast<std::uint64_t>(done);
 }
 
 void Engine::Impl::collect(Queue& q, std::uint64_t now, QueueStats& stats,
@@ -1550,6 +1728,7 @@ Status EngineOpener::open(const EngineOptions& options, std::unique_ptr<wal::Fs>
 }
 
 const std::string& Engine::open_report() const { return impl_->open_report(); }
+Status Engine::snapshot() { return impl_->snapshot(); }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
@@ -1634,6 +1813,57 @@ Code Engine::fail(QueueId queue, Lease lease, std::string_view error) {
 Code Engine::extend(QueueId queue, Lease lease, std::uint64_t lease_ms) {
   return settle_one_lease(*impl_, queue, lease,
                           {.how = Impl::Settle::extend, .delay_ms = lease_ms});
+}
+
+Result<JobId> Engine::enqueue_async(QueueId queue, const EnqueueRequest& request, Ticket* ticket) {
+  JobId id = 0;
+  Code code = Code::ok;
+  *ticket = Ticket{};
+  BatchResult r = impl_->enqueue_nowait(queue, {&request, 1}, {&id, 1}, {&code, 1}, &ticket->lsn);
+  if (r.count != 1) return r.code;
+  if (code == Code::duplicate) return Result<JobId>(Code::duplicate, id);
+  return id;
+}
+BatchResult Engine::enqueue_batch_async(QueueId queue, std::span<const EnqueueRequest> requests,
+                                        std::span<JobId> ids, std::span<Code> codes,
+                                        Ticket* ticket) {
+  *ticket = Ticket{};
+  return impl_->enqueue_nowait(queue, requests, ids, codes, &ticket->lsn);
+}
+Code Engine::ack_async(QueueId queue, Lease lease, Ticket* ticket) {
+  *ticket = Ticket{};
+  Code result = Code::ok;
+  impl_->settle(queue, {&lease, 1}, {&result, 1}, {.lsn_out = &ticket->lsn});
+  return result;
+}
+std::uint32_t Engine::ack_batch_async(QueueId queue, std::span<const Lease> leases,
+                                      std::span<Code> results, Ticket* ticket) {
+  *ticket = Ticket{};
+  return impl_->settle(queue, leases, results, {.lsn_out = &ticket->lsn});
+}
+Code Engine::nack_async(QueueId queue, Lease lease, std::optional<std::uint64_t> delay_ms,
+                        std::string_view error, Ticket* ticket) {
+  *ticket = Ticket{};
+  Code result = Code::ok;
+  impl_->settle(queue, {&lease, 1}, {&result, 1},
+                {.how = Impl::Settle::nack,
+                 .has_delay = delay_ms.has_value(),
+                 .delay_ms = delay_ms.value_or(0),
+                 .error = error,
+                 .lsn_out = &ticket->lsn});
+  return result;
+}
+Code Engine::fail_async(QueueId queue, Lease lease, std::string_view error, Ticket* ticket) {
+  *ticket = Ticket{};
+  Code result = Code::ok;
+  impl_->settle(queue, {&lease, 1}, {&result, 1},
+                {.how = Impl::Settle::fail, .error = error, .lsn_out = &ticket->lsn});
+  return result;
+}
+bool Engine::is_durable(Ticket ticket) const { return impl_->is_durable(ticket.lsn); }
+Code Engine::wait_durable(Ticket ticket) { return impl_->wait_ticket(ticket.lsn); }
+void Engine::on_durable(Ticket ticket, std::function<void(Code)> done) {
+  impl_->on_durable(ticket.lsn, std::move(done));
 }
 
 Code Engine::bind(std::string_view topic, QueueId queue) { return impl_->bind(topic, queue); }

@@ -32,16 +32,20 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
+#include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "engine/dedup_table.h"
 #include "engine/histogram.h"
 #include "engine/job_table.h"
+#include "engine/log_state.h"
 #include "engine/mutex.h"
 #include "engine/rate_limiter.h"
 #include "engine/ring.h"
@@ -165,6 +169,7 @@ struct Queue {
 
   // release/acquire: pause()/resume() publish the flag to reserve.
   alignas(64) std::atomic<bool> paused{false};
+  Mutex pause_mu;  // orders pause()/resume() calls with their log records
   // Jobs leased now, kept only when options.leased_max != 0.
   alignas(64) std::atomic<std::int64_t> leased_now{0};
 
@@ -218,6 +223,22 @@ class Engine::Impl {
   Status open_wal(const EngineOptions& options, std::unique_ptr<wal::Fs> fs,
                   std::string_view backend_note);
   const std::string& open_report() const { return open_report_; }
+  // Takes a snapshot now (waits for one already running). not_supported in
+  // memory; io_error or corruption with a message.
+  Status snapshot();
+  // Stops the snapshot thread (close() and the destructor).
+  void stop_snapshots();
+
+  // Asynchronous durability (durable.cc): tickets and completion callbacks.
+  bool is_durable(std::uint64_t lsn) const;
+  Code wait_ticket(std::uint64_t lsn);
+  void on_durable(std::uint64_t lsn, std::function<void(Code)> done);
+  // enqueue() without the wait; *lsn: the last LSN logged (0: none).
+  BatchResult enqueue_nowait(QueueId queue, std::span<const EnqueueRequest> requests,
+                             std::span<JobId> ids, std::span<Code> codes, std::uint64_t* lsn) {
+    if (Code c = refuse_if_log_failed(); c != Code::ok) return {c, 0};
+    return enqueue_logged(queue, requests, ids, codes, 0, false, lsn);
+  }
 
   // See engine.h for the contracts of the public operations.
   void close();
@@ -237,6 +258,9 @@ class Engine::Impl {
     bool has_delay = false;
     std::uint64_t delay_ms = 0;   // nack's delay; extend's lease
     std::string_view error{};
+    // Not null: the asynchronous form. Nothing is waited for; the last LSN
+    // logged goes here.
+    std::uint64_t* lsn_out = nullptr;
   };
   std::uint32_t settle(QueueId queue, std::span<const Lease> leases, std::span<Code> results,
                        const SettleArgs& args);
@@ -252,6 +276,13 @@ class Engine::Impl {
   Result<JobInfo> inspect(QueueId queue, JobId job);
   Code change_waiting(QueueId queue, JobId job, std::optional<std::uint8_t> priority,
                       std::optional<std::uint64_t> delay_ms);
+  Code change_waiting_logged(QueueId queue, JobId job, std::optional<std::uint8_t> priority,
+                             std::optional<std::uint64_t> delay_ms, std::uint64_t* lsn);
+  // Logs a change_waiting (set_priority and/or set_delay records, one group).
+  Code log_change(QueueId queue, JobId job, std::optional<std::uint8_t> priority,
+                  std::optional<std::uint64_t> delay_ms, std::uint64_t now, std::uint64_t* lsn);
+  // The queue id names the live queue (table_mu_ held).
+  bool queue_live_locked(QueueId id) const HOTQ_REQUIRES(table_mu_);
 
   Result<std::vector<DeadLetter>> list_dead(QueueId queue, JobId after_id, std::size_t limit);
   enum class DeadOp : std::uint8_t { redrive, remove };
@@ -264,41 +295,33 @@ class Engine::Impl {
 
  private:
   class Guard;
-  // A job as the log describes it, until materialize() places it.
-  // A job as the log describes it, until materialize() places it.
-  struct Replay {
-    struct Job {
-      std::uint32_t queue_index = 0;
-      std::uint8_t priority = 0;
-      engine::RecordState state = engine::RecordState::ready;
-      DeadReason reason = DeadReason::failed;
-      std::uint16_t attempts = 0;
-      std::uint16_t attempts_max = 0;
-      std::uint32_t lease_ms = 0;
-      std::uint32_t nonce = 0;           // leased: the token's
-      std::uint64_t enqueued_wall = 0;
-      std::uint64_t at_wall = 0;         // run-at, lease deadline or death
-      std::uint64_t order = 0;           // LSN it became ready at: ring order
-      std::string payload;
-      std::string error;
-    };
-    std::unordered_map<JobId, Job> jobs;
-    std::uint64_t records = 0;
-  };
   std::uint32_t home_shard() const;
 
   // ---- durability (engine/durable.cc). With no log, all are no-ops.
   bool durable() const { return log_ != nullptr; }
   // wal_failed once the log has failed (nothing can be made durable).
   Code refuse_if_log_failed() const {
-    return log_ != nullptr && log_->failed() ? Code::wal_failed : Code::ok;
+    // acquire: pairs with log_records' release when it stops logging.
+    return log_ != nullptr && (log_->failed() || log_stopped_.load(std::memory_order_acquire))
+               ? Code::wal_failed
+               : Code::ok;
   }
   std::uint64_t to_wall(std::uint64_t clock_ns) const {
     return clock_ns == 0 ? 0 : static_cast<std::uint64_t>(static_cast<std::int64_t>(clock_ns) + wall_minus_clock_ns_);
   }
   std::uint64_t from_wall(std::uint64_t wall_ns) const;
+  std::uint64_t wall_now_ns() const;
   // Appends records as one group; *lsn gets the last LSN.
-  Code log_records(std::span<const wal::Log::Record> records, std::uint64_t* lsn);
+  //
+  // Admission (`admission` true): the caller has changed nothing yet, so a
+  // refusal for lack of space is simply `no_space` to its caller. Otherwise
+  // the change is made (or cannot be undone), so a record the log refuses
+  // would leave the log behind memory: the engine then stops logging for
+  // good (every later write: wal_failed), *lsn becomes lsn_unloggable and
+  // the caller's wait reports wal_failed.
+  Code log_records(std::span<const wal::Log::Record> records, std::uint64_t* lsn,
+                   bool admission = false);
+  static constexpr std::uint64_t lsn_unloggable = UINT64_MAX;
   // Sync mode: waits until lsn is durable (ok) or the log failed (wal_failed).
   Code wait_durable(std::uint64_t lsn);
   // Records for one append: bodies encoded back to back, views made only
@@ -326,19 +349,31 @@ class Engine::Impl {
   };
   static RecordBatch& record_batch();
   // Appends a batch as one group; *lsn rises to its last LSN.
-  Code log_batch(RecordBatch& batch, std::uint64_t* lsn) { return log_records(batch.views(), lsn); }
-  bool replay_record(const wal::LogRecord& record, std::string* error);
+  Code log_batch(RecordBatch& batch, std::uint64_t* lsn, bool admission = false) {
+    return log_records(batch.views(), lsn, admission);
+  }
   // Log one state change of a job (caller holds the job's shard lock, which
   // orders its records); *lsn rises to the record's LSN. A failed append
   // needs no handling here: the log has failed and the caller's wait says so.
-  void log_reserves(const engine::Queue& q, std::span<const ReservedJob> jobs);
+  void log_reserves(const engine::Queue& q, std::span<const ReservedJob> jobs, std::uint64_t* lsn);
   void log_lease(wal::RecordType type, const engine::Queue& q, JobId job, std::uint64_t token,
                  std::uint64_t deadline_wall_ns, std::uint64_t* lsn);
   void log_nack(const engine::Queue& q, const Lease& lease, std::uint64_t run_at_wall_ns,
                 std::string_view error, std::uint64_t* lsn);
   void log_dead(const engine::Queue& q, JobId job, DeadReason reason, std::uint64_t dead_wall_ns,
                 std::string_view error, std::uint64_t* lsn);
-  Status materialize();
+  // Queues, topics, dedup keys and jobs of a replayed state into this
+  // (still private) engine, each job in its old slot.
+  Status materialize(engine::LogState& state);
+  // Logs one record built by encode (a thread's RecordBatch); *lsn rises to its LSN.
+  template <class Rec>
+  Code log_one(wal::RecordType type, const Rec& rec, std::uint64_t* lsn, bool admission);
+  // Logs ids as job-list records of `type` (redrive, purge, delete_dead).
+  Code log_job_list(wal::RecordType type, QueueId queue, std::span<const JobId> ids,
+                    std::uint64_t* lsn, bool admission);
+  // Snapshots (durable.cc): the background thread, and one snapshot.
+  void snapshot_loop();
+  Status take_snapshot() HOTQ_REQUIRES(snapshot_run_mu_);
   // Installs a queue at index (table_mu_ held); generation 0: the next one.
   engine::Queue* install_queue(std::uint32_t index, std::string_view name,
                                const QueueOptions& options, std::uint32_t generation)
@@ -358,8 +393,9 @@ class Engine::Impl {
   BatchResult enqueue_logged(QueueId queue, std::span<const EnqueueRequest> requests,
                              std::span<JobId> ids, std::span<Code> codes,
                              std::uint64_t timeout_ms, bool wait, std::uint64_t* lsn);
+  // *lsn rises to the last reserve record's LSN (durable engines).
   std::uint32_t reserve_some(engine::Queue& q, engine::QueueShard& qs, std::span<ReservedJob> out,
-                             std::uint64_t lease_ms, Code* why_none);
+                             std::uint64_t lease_ms, Code* why_none, std::uint64_t* lsn);
   // Leases the job of handle into out; false if the handle is outdated.
   bool lease_locked(engine::Shard& shard, engine::Queue& q, engine::Handle handle,
                     std::uint64_t lease_ms, std::uint64_t now, ReservedJob& out)
@@ -429,10 +465,44 @@ class Engine::Impl {
   std::map<std::string, std::vector<QueueId>, std::less<>> topics_ HOTQ_GUARDED_BY(topics_mu_);
   std::unique_ptr<wal::Fs> wal_fs_;
   std::unique_ptr<wal::Log> log_;
+  // Set when a record of a change already made was refused (no space): the
+  // log no longer follows memory, so nothing more is logged (log_records).
+  std::atomic<bool> log_stopped_{false};
   Durability durability_ = Durability::sync;
   std::int64_t wall_minus_clock_ns_ = 0;
   std::string open_report_;
-  std::unique_ptr<Replay> replay_;  // only while open_wal runs
+  const Clock* wall_clock_ = nullptr;  // null: CLOCK_REALTIME
+  // Snapshots. snapshot_run_mu_ is held for a whole snapshot (one at a time:
+  // the background thread's or snapshot()'s); snapshot_mu_ guards the rest.
+  engine::Mutex snapshot_run_mu_;
+  engine::Mutex snapshot_mu_;
+  engine::CondVar snapshot_cv_;
+  bool snapshot_stop_ HOTQ_GUARDED_BY(snapshot_mu_) = false;
+  std::thread snapshot_thread_;
+  std::uint64_t snapshot_log_bytes_ = 0;     // options: 0 = never by size
+  std::uint64_t snapshot_interval_ns_ = 0;   // options: 0 = never by time
+  // The newest snapshot's LSN and the log's byte count when it was taken.
+  std::atomic<std::uint64_t> snapshot_lsn_{0};
+  std::uint64_t snapshot_at_log_bytes_ HOTQ_GUARDED_BY(snapshot_run_mu_) = 0;
+  // Completions: callbacks waiting for their LSN, run in LSN order by the
+  // completion thread, which the log's writer wakes after each group.
+  struct Completion {
+    std::uint64_t lsn;
+    std::uint64_t serial;  // FIFO among equal LSNs
+    std::function<void(Code)> done;
+    bool operator>(const Completion& o) const {
+      return lsn != o.lsn ? lsn > o.lsn : serial > o.serial;
+    }
+  };
+  void completion_loop();
+  void stop_completions();
+  engine::Mutex completion_mu_;
+  engine::CondVar completion_cv_;
+  std::vector<Completion> completions_ HOTQ_GUARDED_BY(completion_mu_);  // a min-heap
+  std::uint64_t completion_serial_ HOTQ_GUARDED_BY(completion_mu_) = 0;
+  bool completion_stop_ HOTQ_GUARDED_BY(completion_mu_) = false;
+  bool completion_wake_ HOTQ_GUARDED_BY(completion_mu_) = false;
+  std::thread completion_thread_;  // started by the first on_durable that must wait
   // Queue objects by index; each is made once and lives until the engine dies.
   // acquire/release: a thread that sees the pointer sees the constructed queue.
   std::unique_ptr<std::atomic<engine::Queue*>[]> queues_;

@@ -7,7 +7,12 @@
 
 #include <hotq/engine.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <sstream>
+#include <thread>
 
 #include "engine/engine_impl.h"
 #include "tests/wal_test_fs.h"
@@ -200,16 +205,400 @@ TEST_F(DurableEngine, FailedFsyncFailsTheOperationAndEveryLaterWrite) {
   EXPECT_EQ(faulty.fired(wal::Fault::eio_sync), 1u) << "never retried";
 }
 
-TEST_F(DurableEngine, OperationsNotYetLoggedAreRefusedNotLost) {
+// Everything about a job that survives a restart, one line per job, plus
+// each queue's counts and bindings. (A ready job's ready-since time is left
+// out: after a restart it is the time of the reopen.)
+std::string Dump(Engine& e, const std::vector<JobId>& jobs, const std::vector<std::string>& topics) {
+  std::ostringstream out;
+  for (const QueueInfo& qi : e.list_queues()) {
+    QueueCounts c = e.counts(qi.id).value();
+    out << qi.name << " id=" << qi.id << " ready=" << c.ready << " delayed=" << c.delayed
+        << " leased=" << c.leased << " dead=" << c.dead << "\n";
+    for (JobId id : jobs) {
+      Result<JobInfo> r = e.inspect(qi.id, id);
+      if (!r.ok()) continue;
+      const JobInfo& j = r.value();
+      out << "  job " << id << " " << job_state_name(j.state) << " prio=" << int{j.priority}
+          << " attempts=" << j.attempts << "/" << j.attempts_max << " enq=" << j.enqueued_ns;
+      if (j.state != JobState::ready) out << " at=" << j.state_ns;
+      if (j.state == JobState::dead) {
+        out << " reason=" << dead_reason_name(j.dead_reason) << " error=" << j.error;
+      }
+      out << " payload=" << j.payload.view() << "\n";
+    }
+  }
+  for (const std::string& t : topics) {
+    out << "topic " << t << ":";
+    for (QueueId q : e.bindings(t)) out << " " << q;
+    out << "\n";
+  }
+  return out.str();
+}
+
+// Every operation that changes state is logged and replayed: a restart
+// leaves the engine as it was.
+TEST_F(DurableEngine, QueueOperationsSurviveReopen) {
+  std::vector<JobId> ids;
+  std::string before;
+  JobId cancelled = 0, redriven = 0, deleted = 0, moved = 0, hurried = 0, slowed = 0;
+  QueueId dropped_id = 0;
+  {
+    auto e = Open(fs_);
+    QueueId q = MakeQueue(*e);
+    QueueId side = e->create_queue("side").value();
+    QueueId gone = e->create_queue("gone").value();
+    dropped_id = gone;
+    auto add = [&](QueueId queue, EnqueueRequest r) {
+      JobId id = e->enqueue(queue, r).value();
+      ids.push_back(id);
+      return id;
+    };
+    for (int i = 0; i < 2; ++i) {  // first, while nothing else is ready
+      std::string payload = "dead ";
+      payload += std::to_string(i);
+      JobId d = add(q, {.payload = payload});
+      ReservedJob j = e->reserve(q).value();
+      ASSERT_EQ(j.id, d);
+      ASSERT_EQ(e->fail(q, j.lease(), "bad"), Code::ok);
+      (i == 0 ? redriven : deleted) = d;
+    }
+    cancelled = add(q, {.payload = "cancel me"});
+    ASSERT_EQ(e->cancel(q, cancelled), Code::ok);
+    JobId cancelled_delayed = add(q, {.payload = "cancel me later", .delay_ms = 1'000});
+    ASSERT_EQ(e->cancel(q, cancelled_delayed), Code::ok);
+    moved = add(q, {.payload = "to the front", .priority = 2});
+    ASSERT_EQ(e->set_priority(q, moved, 0), Code::ok);
+    slowed = add(q, {.payload = "not yet"});
+    ASSERT_EQ(e->set_delay(q, slowed, 60'000), Code::ok);
+    hurried = add(q, {.payload = "now", .priority = 1, .delay_ms = 60'000});
+    ASSERT_EQ(e->set_delay(q, hurried, 0), Code::ok);
+    ASSERT_EQ(e->redrive_ids(q, {&redriven, 1}).value(), 1u);
+    ASSERT_EQ(e->delete_dead(q, {&deleted, 1}).value(), 1u);
+    add(side, {.payload = "purged"});
+    add(side, {.payload = "purged too", .delay_ms = 5'000});
+    ASSERT_EQ(e->purge(side).value(), 2u);
+    add(gone, {.payload = "dropped with its queue"});
+    ASSERT_EQ(e->bind("fan", q), Code::ok);
+    ASSERT_EQ(e->bind("fan", side), Code::ok);
+    ASSERT_EQ(e->bind("fan", gone), Code::ok);
+    ASSERT_EQ(e->bind("other", side), Code::ok);
+    ASSERT_EQ(e->unbind("other", side), Code::ok);
+    ASSERT_EQ(e->drop_queue(gone), Code::ok);
+    auto published = e->publish("fan", {.payload = "to all", .priority = 1});
+    ASSERT_TRUE(published.ok());
+    ASSERT_EQ(published.value().size(), 2u);
+    for (JobId id : published.value()) ids.push_back(id);
+    ASSERT_EQ(e->pause(side), Code::ok);
+    // A re-created name is a new queue: the dropped one's jobs stay gone.
+    ASSERT_TRUE(e->create_queue("gone").ok());
+    before = Dump(*e, ids, {"fan", "other"});
+  }
   auto e = Open(fs_);
+  EXPECT_EQ(Dump(*e, ids, {"fan", "other"}), before);
+  QueueId q = e->find_queue("jobs").value();
+  QueueId side = e->find_queue("side").value();
+  EXPECT_NE(e->find_queue("gone").value(), dropped_id);
+  EXPECT_EQ(e->inspect(q, cancelled).code(), Code::no_such_job);
+  EXPECT_EQ(e->inspect(q, deleted).code(), Code::no_such_job);
+  EXPECT_EQ(e->inspect(q, slowed).value().state, JobState::delayed);
+  EXPECT_EQ(e->reserve(side).code(), Code::paused) << "pause survives";
+  ASSERT_EQ(e->resume(side), Code::ok);
+  EXPECT_EQ(e->reserve(side).value().payload.view(), "to all");
+  // Priority 0 in the order the jobs became ready there (the re-prioritised
+  // one, then the redriven one), then priority 1 likewise (hurried, then the
+  // published one).
+  EXPECT_EQ(e->reserve(q).value().id, moved);
+  ReservedJob r = e->reserve(q).value();
+  EXPECT_EQ(r.id, redriven);
+  EXPECT_EQ(r.attempt, 1u) << "a redriven job starts its attempts again";
+  EXPECT_EQ(e->reserve(q).value().id, hurried);
+  EXPECT_EQ(e->reserve(q).value().payload.view(), "to all");
+  EXPECT_EQ(e->reserve(q).code(), Code::empty);
+}
+
+// A snapshot, then more log: the reopened engine equals the one that was
+// closed, and a lease and a dedup key from before the snapshot still hold.
+TEST_F(DurableEngine, SnapshotThenMoreLogReopensToTheSameState) {
+  std::vector<JobId> ids;
+  std::string before;
+  Lease old_lease;
+  {
+    auto e = Open(fs_);
+    QueueId q = MakeQueue(*e);
+    QueueId paused = e->create_queue("paused").value();
+    ASSERT_EQ(e->pause(paused), Code::ok);
+    ASSERT_EQ(e->bind("t", q), Code::ok);
+    auto add = [&](QueueId queue, EnqueueRequest r) {
+      JobId id = e->enqueue(queue, r).value();
+      ids.push_back(id);
+      return id;
+    };
+    add(q, {.payload = "leased before", .dedup_key = "k1"});
+    old_lease = e->reserve(q).value().lease();
+    add(q, {.payload = "dead before"});
+    ASSERT_EQ(e->fail(q, e->reserve(q).value().lease(), "e1"), Code::ok);
+    add(q, {.payload = "delayed before", .delay_ms = 50'000});
+    add(q, {.payload = "ready before", .priority = 2});
+    add(paused, {.payload = "waits"});
+    for (int i = 0; i < 100; ++i) {  // history that the snapshot makes unneeded
+      ASSERT_EQ(e->ack(q, e->reserve(q).value().lease()), Code::ok) << i;
+      add(q, {.payload = "ready before", .priority = 2});
+    }
+    Status st = e->snapshot();
+    ASSERT_TRUE(st.ok()) << st.message();
+    // More log after it.
+    add(q, {.payload = "after", .priority = 1, .dedup_key = "k2"});
+    JobId nacked = add(q, {.payload = "nacked after", .priority = 0});
+    ReservedJob j = e->reserve(q).value();
+    ASSERT_EQ(j.id, nacked);
+    ASSERT_EQ(e->nack(q, j.lease(), 7'000, "later"), Code::ok);
+    clock_.advance_ms(3);
+    before = Dump(*e, ids, {"t"});
+  }
+  std::vector<std::string> names;
+  ASSERT_EQ(fs_.list(&names), 0);
+  EXPECT_TRUE(std::any_of(names.begin(), names.end(),
+                          [](const std::string& n) { return n.starts_with("snap-"); }));
+  auto e = Open(fs_);
+  EXPECT_NE(e->open_report().find("after snapshot"), std::string::npos) << e->open_report();
+  EXPECT_EQ(Dump(*e, ids, {"t"}), before);
+  QueueId q = e->find_queue("jobs").value();
+  EXPECT_EQ(e->ack(q, old_lease), Code::ok) << "a lease taken before the snapshot";
+  EXPECT_EQ(e->enqueue(q, {.payload = "x", .dedup_key = "k1"}).code(), Code::duplicate);
+  EXPECT_EQ(e->enqueue(q, {.payload = "x", .dedup_key = "k2"}).code(), Code::duplicate);
+  EXPECT_EQ(e->reserve(e->find_queue("paused").value()).code(), Code::paused);
+}
+
+// A snapshot frees the segments it covers, and the next open reads only
+// what came after it.
+TEST_F(DurableEngine, SnapshotRecyclesCoveredSegments) {
+  auto count = [&](const char* prefix) {
+    std::vector<std::string> names;
+    EXPECT_EQ(fs_.list(&names), 0);
+    return std::count_if(names.begin(), names.end(),
+                         [&](const std::string& n) { return n.starts_with(prefix); });
+  };
+  {
+    auto e = Open(fs_);  // 64 KiB segments
+    QueueId q = MakeQueue(*e);
+    for (int i = 0; i < 2'000; ++i) {
+      ASSERT_TRUE(e->enqueue(q, {.payload = std::string(200, 'p')}).ok());
+      ASSERT_EQ(e->ack(q, e->reserve(q).value().lease()), Code::ok);
+    }
+    ASSERT_TRUE(e->enqueue(q, {.payload = "survivor"}).ok());
+    EXPECT_GE(count("wal-"), 5);
+    Status st = e->snapshot();
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_LE(count("wal-"), 1) << "only the segment being written is left";
+    EXPECT_GE(count("free-"), 1) << "covered segments wait for reuse (or are removed)";
+    EXPECT_LE(count("free-"), 3) << "but not all of them";
+    EXPECT_EQ(count("snap-"), 1);
+    ASSERT_TRUE(e->enqueue(q, {.payload = "after"}).ok());
+    ASSERT_TRUE(e->snapshot().ok());
+    EXPECT_EQ(count("snap-"), 1) << "an older snapshot is removed";
+  }
+  auto e = Open(fs_);
+  EXPECT_NE(e->open_report().find("replayed 0 log records"), std::string::npos) << e->open_report();
+  QueueId q = e->find_queue("jobs").value();
+  EXPECT_EQ(e->counts(q).value().ready, 2u);
+  EXPECT_EQ(e->reserve(q).value().payload.view(), "survivor");
+}
+
+// Snapshots start by themselves once enough log was written.
+TEST_F(DurableEngine, SnapshotsAreTakenInTheBackgroundBySize) {
+  EngineOptions o;
+  o.clock = &clock_;
+  o.wall_clock = &clock_;
+  o.shards = 1;
+  o.wal_segment_bytes = 64 << 10;
+  o.wal_snapshot_log_bytes = 128 << 10;
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(EngineOpener::open(o, std::make_unique<BorrowedFs>(fs_), "mem", &e).ok());
   QueueId q = MakeQueue(*e);
-  JobId id = e->enqueue(q, {.payload = "p"}).value();
-  EXPECT_EQ(e->cancel(q, id), Code::not_supported);
-  EXPECT_EQ(e->pause(q), Code::not_supported);
-  EXPECT_EQ(e->purge(q).code(), Code::not_supported);
-  EXPECT_EQ(e->bind("t", q), Code::not_supported);
-  EXPECT_EQ(e->set_priority(q, id, 1), Code::not_supported);
-  EXPECT_EQ(e->drop_queue(q), Code::not_supported);
+  auto snapshots = [&] {
+    std::vector<std::string> names;
+    EXPECT_EQ(fs_.list(&names), 0);
+    return std::count_if(names.begin(), names.end(),
+                         [](const std::string& n) { return n.starts_with("snap-"); });
+  };
+  // Enough log for a snapshot, then wait (bounded) for the thread to see it.
+  for (int i = 0; i < 1'000; ++i) {
+    ASSERT_TRUE(e->enqueue(q, {.payload = std::string(200, 'p')}).ok());
+    ASSERT_EQ(e->ack(q, e->reserve(q).value().lease()), Code::ok);
+  }
+  for (int i = 0; i < 600 && snapshots() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(snapshots(), 1);
+  ASSERT_TRUE(e->enqueue(q, {.payload = "kept"}).ok());
+  e.reset();
+  e = Open(fs_);
+  EXPECT_NE(e->open_report().find("after snapshot"), std::string::npos) << e->open_report();
+  EXPECT_EQ(e->reserve(e->find_queue("jobs").value()).value().payload.view(), "kept");
+}
+
+// durable_delivery: a lease is on disk before the job is handed out, so a
+// job that kills its worker's process on every try still runs out of
+// attempts across crashes.
+TEST_F(DurableEngine, DurableDeliveryCountsAttemptsAcrossPowerCuts) {
+  JobId id = 0;
+  {
+    auto e = Open(fs_);
+    QueueOptions qo;
+    qo.attempts_max = 2;
+    qo.durable_delivery = true;
+    QueueId q = e->create_queue("poison", qo).value();
+    id = e->enqueue(q, {.payload = "kills its worker"}).value();
+    ASSERT_EQ(e->reserve(q, 1'000).value().attempt, 1u);
+    fs_.power_loss(wal::PowerLoss::lose_unsynced);
+  }
+  clock_.advance_ms(2'000);
+  {
+    auto e = Open(fs_);
+    QueueId q = e->find_queue("poison").value();
+    ReservedJob j = e->reserve(q, 1'000).value();
+    EXPECT_EQ(j.id, id);
+    EXPECT_EQ(j.attempt, 2u) << "the first delivery was counted";
+    fs_.power_loss(wal::PowerLoss::lose_unsynced);
+  }
+  clock_.advance_ms(2'000);
+  auto e = Open(fs_);
+  QueueId q = e->find_queue("poison").value();
+  e->run_timers();
+  auto dl = e->list_dead(q).value();
+  ASSERT_EQ(dl.size(), 1u);
+  EXPECT_EQ(dl[0].id, id);
+  EXPECT_EQ(dl[0].reason, DeadReason::attempts_expired);
+}
+
+TEST_F(DurableEngine, FailedFsyncFailsDurableDeliveryAndQueueOperations) {
+  wal::FaultyFs faulty(fs_);
+  auto e = Open(faulty);
+  QueueOptions qo;
+  qo.durable_delivery = true;
+  QueueId q = e->create_queue("q", qo).value();
+  JobId a = e->enqueue(q, {.payload = "a"}).value();
+  faulty.arm(wal::Fault::eio_sync, 0, "wal-");
+  EXPECT_EQ(e->reserve(q).code(), Code::wal_failed) << "not handed out unless on disk";
+  EXPECT_EQ(e->pause(q), Code::wal_failed);
+  EXPECT_EQ(e->cancel(q, a), Code::wal_failed);
+  EXPECT_EQ(e->purge(q).code(), Code::wal_failed);
+  EXPECT_EQ(e->bind("t", q), Code::wal_failed);
+  EXPECT_EQ(e->drop_queue(q), Code::wal_failed);
+  EXPECT_TRUE(e->inspect(q, a).ok()) << "still readable";
+  EXPECT_EQ(faulty.fired(wal::Fault::eio_sync), 1u);
+}
+
+// A full disk: an enqueue that finds no room is refused with no_space and
+// changes nothing; a change that was already made when its record found no
+// room (an ack) stops the log for good (wal_failed) rather than let the log
+// fall behind memory. Either way the directory reopens with everything that
+// was acknowledged.
+TEST_F(DurableEngine, FullDiskRefusesEnqueuesAndKeepsTheLogReadable) {
+  wal::FaultyFs faulty(fs_);
+  std::vector<JobId> kept;
+  Code stopped = Code::ok;
+  {
+    auto e = Open(faulty);
+    QueueId q = MakeQueue(*e);
+    faulty.arm(wal::Fault::enospc_create, 0, "", /*sticky=*/true);
+    for (int i = 0; i < 20'000; ++i) {
+      Result<JobId> r = e->enqueue(q, {.payload = std::string(200, 'x')});
+      if (!r.ok()) {
+        stopped = r.code();
+        break;
+      }
+      kept.push_back(r.value());
+    }
+    ASSERT_EQ(stopped, Code::no_space);
+    ASSERT_FALSE(kept.empty());
+    EXPECT_TRUE(e->inspect(q, kept.back()).ok()) << "the engine is readable";
+    // An ack needs room too: it is either logged (ok) or stops the log.
+    ReservedJob j = e->reserve(q).value();
+    const Code acked = e->ack(q, j.lease());
+    EXPECT_TRUE(acked == Code::ok || acked == Code::wal_failed) << code_name(acked);
+    if (acked == Code::ok) kept.erase(std::find(kept.begin(), kept.end(), j.id));
+    faulty.disarm_all();
+    fs_.power_loss(wal::PowerLoss::lose_unsynced);
+  }
+  auto e = Open(fs_);
+  QueueId q = e->find_queue("jobs").value();
+  QueueCounts c = e->counts(q).value();
+  EXPECT_EQ(c.ready + c.leased, kept.size());
+  for (JobId id : kept) EXPECT_TRUE(e->inspect(q, id).ok()) << id;
+}
+
+// Asynchronous writes: results at once, durability by ticket. Everything a
+// ticket said was durable survives a power cut; every callback is called
+// once, with ok.
+TEST_F(DurableEngine, AsyncWritesAreDurableWhenTheirTicketsSaySo) {
+  constexpr int n = 500;
+  std::atomic<int> ok_calls{0}, other_calls{0};
+  std::vector<JobId> ids;
+  {
+    auto e = Open(fs_);
+    QueueId q = MakeQueue(*e);
+    Ticket last;
+    for (int i = 0; i < n; ++i) {
+      Ticket t;
+      std::string p = "a";
+      p += std::to_string(i);
+      ids.push_back(e->enqueue_async(q, {.payload = p}, &t).value());
+      EXPECT_GT(t.lsn, last.lsn) << "a thread's tickets grow";
+      last = t;
+      e->on_durable(t, [&](Code c) { (c == Code::ok ? ok_calls : other_calls).fetch_add(1); });
+    }
+    ASSERT_EQ(e->wait_durable(last), Code::ok);
+    EXPECT_TRUE(e->is_durable(last));
+    ReservedJob j = e->reserve(q).value();
+    Ticket acked;
+    ASSERT_EQ(e->ack_async(q, j.lease(), &acked), Code::ok);
+    ASSERT_EQ(e->wait_durable(acked), Code::ok);
+    fs_.power_loss(wal::PowerLoss::lose_unsynced);
+    e->close();  // every callback has been called by now
+  }
+  EXPECT_EQ(ok_calls.load(), n);
+  EXPECT_EQ(other_calls.load(), 0);
+  auto e = Open(fs_);
+  QueueId q = e->find_queue("jobs").value();
+  EXPECT_EQ(e->counts(q).value().ready, static_cast<std::uint64_t>(n - 1));
+  EXPECT_EQ(e->inspect(q, ids[0]).code(), Code::no_such_job) << "its ack was durable";
+}
+
+TEST_F(DurableEngine, AsyncWritesLearnOfAFailedFsync) {
+  wal::FaultyFs faulty(fs_);
+  auto e = Open(faulty);
+  QueueId q = MakeQueue(*e);
+  Ticket before;
+  ASSERT_TRUE(e->enqueue_async(q, {.payload = "kept"}, &before).ok());
+  ASSERT_EQ(e->wait_durable(before), Code::ok);
+  faulty.arm(wal::Fault::eio_sync, 0, "wal-");
+  Ticket t;
+  JobId id = e->enqueue_async(q, {.payload = "provisional"}, &t).value();
+  EXPECT_NE(id, 0u);
+  EXPECT_EQ(e->wait_durable(t), Code::wal_failed);
+  EXPECT_FALSE(e->is_durable(t));
+  EXPECT_TRUE(e->is_durable(before)) << "what was durable stays durable";
+  Code seen = Code::ok;
+  e->on_durable(t, [&](Code c) { seen = c; });  // known now: called at once
+  EXPECT_EQ(seen, Code::wal_failed);
+  Ticket later;
+  EXPECT_EQ(e->enqueue_async(q, {.payload = "refused"}, &later).code(), Code::wal_failed);
+  EXPECT_EQ(later.lsn, 0u);
+}
+
+TEST(InMemoryEngine, TicketsAreDurableAtOnce) {
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(Engine::open({}, &e).ok());
+  QueueId q = e->create_queue("q").value();
+  Ticket t{42};
+  ASSERT_TRUE(e->enqueue_async(q, {.payload = "p"}, &t).ok());
+  EXPECT_EQ(t.lsn, 0u);
+  EXPECT_TRUE(e->is_durable(t));
+  EXPECT_EQ(e->wait_durable(t), Code::ok);
+  bool called = false;
+  e->on_durable(t, [&](Code c) { called = c == Code::ok; });
+  EXPECT_TRUE(called);
 }
 
 // The real directory, through each back-end: reopen, and the lock.

@@ -4,7 +4,12 @@
 // Runs on every file layer; the damage is made through the Fs itself.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cerrno>
+#include <map>
+#include <memory>
 #include <random>
+#include <thread>
 
 #include "tests/wal_test_fs.h"
 #include "tests/wal_test_util.h"
@@ -291,6 +296,261 @@ TEST_P(WalRecovery, EmptyDirectoryIsAnEmptyLog) {
   EXPECT_TRUE(r.records.empty());
   EXPECT_EQ(r.tail.next_lsn, 1u);
   EXPECT_TRUE(r.tail.segments.empty());
+}
+
+// ------------------------------------------------------------ read_log
+// The read-only reading of a live log's segments (background snapshots).
+
+// Passes reads through and refuses (and counts) every call that could change
+// the directory or a file: read_log must never make one.
+class ReadOnlyFs final : public Fs {
+ public:
+  explicit ReadOnlyFs(Fs& base) : base_(base) {}
+  int open(std::string_view name, OpenMode mode, std::unique_ptr<File>* out) override {
+    if (mode != OpenMode::existing) return refuse();
+    std::unique_ptr<File> f;
+    if (int rc = base_.open(name, mode, &f); rc != 0) return rc;
+    *out = std::make_unique<ReadOnlyFile>(std::move(f), this);
+    return 0;
+  }
+  int list(std::vector<std::string>* names) override { return base_.list(names); }
+  int rename(std::string_view, std::string_view) override { return refuse(); }
+  int remove(std::string_view) override { return refuse(); }
+  int sync_dir() override { return refuse(); }
+  const std::string& path() const override { return base_.path(); }
+  int refused() const { return refused_.load(std::memory_order_relaxed); }
+
+ private:
+  class ReadOnlyFile final : public File {
+   public:
+    ReadOnlyFile(std::unique_ptr<File> f, ReadOnlyFs* fs) : f_(std::move(f)), fs_(fs) {}
+    int write_sync(std::uint64_t, std::span<const iovec>) override { return fs_->refuse(); }
+    int write(std::uint64_t, std::span<const iovec>) override { return fs_->refuse(); }
+    int sync() override { return fs_->refuse(); }
+    int read(std::uint64_t offset, void* buf, std::size_t n, std::size_t* got) override {
+      return f_->read(offset, buf, n, got);
+    }
+    int size(std::uint64_t* bytes) override { return f_->size(bytes); }
+    int truncate(std::uint64_t) override { return fs_->refuse(); }
+
+   private:
+    std::unique_ptr<File> f_;
+    ReadOnlyFs* fs_;
+  };
+  int refuse() {
+    refused_.fetch_add(1, std::memory_order_relaxed);  // counted only
+    return EROFS;
+  }
+  Fs& base_;
+  std::atomic<int> refused_{0};
+};
+
+struct ReadBack {
+  RecoveryStatus status = RecoveryStatus::ok;
+  std::string error;
+  std::uint64_t applied = 0;
+  std::vector<testing::Replayed> records;
+};
+
+// read_log with an apply that keeps every record (and refuses LSN refuse_lsn).
+ReadBack ReadLog(Fs& fs, const std::vector<std::string>& segments, std::uint64_t after,
+                 std::uint64_t through, std::uint64_t refuse_lsn = 0) {
+  ReadBack r;
+  r.status = read_log(
+      fs, segments, after, through,
+      [&](const LogRecord& rec, std::string* error) {
+        if (rec.lsn == refuse_lsn) {
+          *error = "refused by the test";
+          return false;
+        }
+        r.records.push_back({rec.type, rec.lsn, std::string(rec.body)});
+        return true;
+      },
+      &r.applied, &r.error);
+  return r;
+}
+
+// Exactly the records after..through, each once, in LSN order, with the
+// bodies AppendDurable/the appender gave them (BodyFor(lsn)).
+void ExpectRange(const ReadBack& r, std::uint64_t after, std::uint64_t through) {
+  ASSERT_EQ(r.status, RecoveryStatus::ok) << r.error;
+  ASSERT_EQ(r.records.size(), through - after);
+  EXPECT_EQ(r.applied, through - after);
+  for (std::uint64_t i = 0; i < r.records.size(); ++i) {
+    const std::uint64_t lsn = after + 1 + i;
+    ASSERT_EQ(r.records[i].lsn, lsn);
+    ASSERT_EQ(r.records[i].body, BodyFor(lsn)) << "LSN " << lsn;
+    ASSERT_EQ(r.records[i].type, RecordType::enqueue);
+  }
+}
+
+// Every file of the directory and its bytes.
+std::map<std::string, std::string> Files(Fs& fs) {
+  std::vector<std::string> names;
+  EXPECT_EQ(fs.list(&names), 0);
+  std::map<std::string, std::string> out;
+  for (const std::string& n : names) {
+    if (n != "LOCK") out[n] = ReadFile(fs, n);
+  }
+  return out;
+}
+
+// While a thread keeps appending (it stops only when the reads are done),
+// reads of the durable range hand exactly that range, across segments, and
+// never call anything that writes.
+TEST_P(WalRecovery, ReadLogWhileTheLogAppendsHandsExactlyTheDurableRange) {
+  auto log = OpenLog(fs(), {});
+  std::atomic<bool> stop{false};
+  std::thread appender([&] {
+    // LSNs from 1 in order: one appender, so record i has LSN i.
+    constexpr std::uint64_t kPerGroup = 5;
+    constexpr std::uint64_t kRecordsMax = 1'000'000;  // a bound, should the reads never end
+    std::vector<std::string> bodies(kPerGroup);
+    std::vector<Log::Record> recs(kPerGroup);
+    for (std::uint64_t next = 1; next < kRecordsMax && !stop.load(std::memory_order_relaxed);
+         next += kPerGroup) {
+      for (std::uint64_t j = 0; j < kPerGroup; ++j) {
+        bodies[j] = BodyFor(next + j);
+        recs[j] = {RecordType::enqueue, bodies[j]};
+      }
+      std::uint64_t last = 0;
+      if (log->append(recs, &last) != AppendResult::ok) {
+        ADD_FAILURE() << "append failed: " << log->failure();
+        log->close();  // the only appender: wakes the main thread's wait
+        return;
+      }
+      EXPECT_EQ(last, next + kPerGroup - 1);
+    }
+  });
+  // Stops and joins the appender however the test ends (an ASSERT returns).
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~Joiner() {
+      stop.store(true, std::memory_order_relaxed);
+      thread.join();
+    }
+  } joiner{stop, appender};
+  ASSERT_TRUE(log->wait_durable(4000));
+  ReadOnlyFs ro(fs());
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::uint64_t through = log->durable_lsn();  // first: the segments cover it
+    const auto segs = log->segments();
+    ASSERT_GE(segs.size(), 3u);
+    std::uint64_t second_first = 0;
+    ASSERT_TRUE(parse_segment_name(segs[1], &second_first));
+    for (std::uint64_t after :
+         {std::uint64_t{0}, std::uint64_t{1}, second_first - 1, second_first + 2, through - 1}) {
+      ExpectRange(ReadLog(ro, segs, after, through), after, through);
+    }
+    ExpectRange(ReadLog(ro, segs, 17, 1200), 17, 1200);  // a through short of durable
+  }
+  EXPECT_EQ(ro.refused(), 0) << "read_log tried to change a file or the directory";
+}
+
+// On a closed log the bytes before and after a read (and a refused read)
+// are the same, file by file.
+TEST_P(WalRecovery, ReadLogChangesNoFile) {
+  auto log = OpenLog(fs(), {});
+  AppendDurable(*log, 1, 1500, 5);
+  const auto segs = log->segments();
+  log->close();
+  const auto before = Files(fs());
+  ExpectRange(ReadLog(fs(), segs, 0, 1500), 0, 1500);
+  EXPECT_EQ(ReadLog(fs(), segs, 0, 1501).status, RecoveryStatus::corrupt);  // past the end
+  EXPECT_EQ(Files(fs()) == before, true) << "a file changed";
+}
+
+TEST_P(WalRecovery, ReadLogOfAnEmptyRangeHandsNothing) {
+  const auto segs = WriteGroups(4);
+  for (std::uint64_t at : {0u, 5u, 12u}) {
+    const auto r = ReadLog(fs(), segs, at, at);
+    EXPECT_EQ(r.status, RecoveryStatus::ok) << r.error;
+    EXPECT_TRUE(r.records.empty());
+    EXPECT_EQ(r.applied, 0u);
+  }
+  // Nothing is read at all, so not even the segments are needed.
+  EXPECT_EQ(ReadLog(fs(), {}, 7, 7).status, RecoveryStatus::ok);
+}
+
+// Damage before `through` is corrupt, naming the file; nothing is repaired
+// (the damaged bytes are still there after). Damage after `through` is never
+// looked at.
+TEST_P(WalRecovery, ReadLogFlippedBitBeforeThroughIsCorrupt) {
+  const auto segs = WriteGroups(10);
+  const std::string name = segs.back();
+  const std::string original = ReadFile(fs(), name);
+  const auto groups = Groups(original);
+  ASSERT_EQ(groups.size(), 10u);
+  for (std::size_t g : {0u, 4u, 9u}) {
+    std::string bad = original;
+    const std::uint64_t at = groups[g].offset + group_header_bytes + 30;
+    bad[at] = static_cast<char>(bad[at] ^ 0x10);
+    WriteAt(fs(), name, 0, bad);
+    const auto r = ReadLog(fs(), segs, 0, 30);
+    EXPECT_EQ(r.status, RecoveryStatus::corrupt) << "group " << g;
+    EXPECT_NE(r.error.find(name), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("offset " + std::to_string(groups[g].offset)), std::string::npos)
+        << r.error;
+    EXPECT_LE(r.records.size(), 3 * g) << "nothing of or after the bad group";
+    EXPECT_EQ(ReadFile(fs(), name), bad) << "read_log repaired or cut something";
+    if (g == 9) {  // LSNs 28..30: a read through 27 never looks at it
+      ExpectRange(ReadLog(fs(), segs, 0, 27), 0, 27);
+      ExpectRange(ReadLog(fs(), segs, 20, 27), 20, 27);
+    }
+  }
+  WriteAt(fs(), name, 0, original);
+  ExpectRange(ReadLog(fs(), segs, 0, 30), 0, 30);
+}
+
+TEST_P(WalRecovery, ReadLogDamagedSegmentHeaderIsCorrupt) {
+  const auto segs = WriteGroups(10);
+  WriteAt(fs(), segs.back(), 20, "\x01");
+  const auto r = ReadLog(fs(), segs, 0, 30);
+  EXPECT_EQ(r.status, RecoveryStatus::corrupt);
+  EXPECT_NE(r.error.find(segs.back()), std::string::npos) << r.error;
+  EXPECT_TRUE(r.records.empty());
+}
+
+TEST_P(WalRecovery, ReadLogMissingSegmentIsCorrupt) {
+  auto log = OpenLog(fs(), {});
+  AppendDurable(*log, 1, 1500, 5);
+  const auto segs = log->segments();
+  log->close();
+  ASSERT_GE(segs.size(), 3u);
+  std::uint64_t second_first = 0, third_first = 0;
+  ASSERT_TRUE(parse_segment_name(segs[1], &second_first));
+  ASSERT_TRUE(parse_segment_name(segs[2], &third_first));
+  // Left out of the list: a gap in the middle, or no segment with the first LSN.
+  auto gap = segs;
+  gap.erase(gap.begin() + 1);
+  const auto r1 = ReadLog(fs(), gap, 0, 1500);
+  EXPECT_EQ(r1.status, RecoveryStatus::corrupt);
+  EXPECT_NE(r1.error.find(segs[2]), std::string::npos) << r1.error;
+  EXPECT_LT(r1.records.size(), second_first);
+  auto late = segs;
+  late.erase(late.begin());
+  EXPECT_EQ(ReadLog(fs(), late, 0, 1500).status, RecoveryStatus::corrupt);
+  EXPECT_EQ(ReadLog(fs(), {}, 0, 1500).status, RecoveryStatus::corrupt);
+  // Listed but gone from the directory.
+  ASSERT_EQ(fs().remove(segs[1]), 0);
+  const auto r2 = ReadLog(fs(), segs, 0, 1500);
+  EXPECT_EQ(r2.status, RecoveryStatus::corrupt) << r2.error;
+  EXPECT_NE(r2.error.find(segs[1]), std::string::npos) << r2.error;
+  // A range that starts after the missing one does not need it.
+  ExpectRange(ReadLog(fs(), segs, third_first - 1, 1500), third_first - 1, 1500);
+}
+
+TEST_P(WalRecovery, ReadLogStopsWhereApplyRefuses) {
+  const auto segs = WriteGroups(10);
+  const auto r = ReadLog(fs(), segs, 3, 30, 17);
+  EXPECT_EQ(r.status, RecoveryStatus::apply_failed);
+  EXPECT_NE(r.error.find("refused by the test"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("LSN 17"), std::string::npos) << r.error;
+  EXPECT_EQ(r.applied, 13u);
+  ASSERT_EQ(r.records.size(), 13u);
+  EXPECT_EQ(r.records.back().lsn, 16u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Layers, WalRecovery,

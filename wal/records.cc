@@ -18,7 +18,7 @@ void encode(const QueueCreateRec& r, std::string* out) {
       .u8(static_cast<std::uint8_t>(o.backoff.kind))
       .u8(static_cast<std::uint8_t>(o.ordering))
       .u8(o.expiry_counts_as_attempt ? 1 : 0)
-      .u8(0)  // durable_delivery: reserved until the option exists
+      .u8(o.durable_delivery ? 1 : 0)
       .u32(o.backoff.jitter_percent)
       .u64(o.backoff.base_ms)
       .u64(o.backoff.cap_ms)
@@ -60,6 +60,7 @@ bool decode(std::string_view body, QueueCreateRec* r) {
   o.backoff.kind = static_cast<Backoff::Kind>(kind);
   o.ordering = static_cast<Ordering>(ordering);
   o.expiry_counts_as_attempt = expiry == 1;
+  o.durable_delivery = durable_delivery == 1;
   return in.done();
 }
 
@@ -154,6 +155,197 @@ bool decode(std::string_view body, DeadRec* r) {
   r->dead_ns = in.u64();
   r->error = in.str();
   return in.done() && r->reason >= 1 && r->reason <= 3;
+}
+
+// ------------------------------------------------------------ queue operations
+
+void encode(const QueueDropRec& r, std::string* out) { BodyWriter(out).u32(r.queue_id); }
+
+bool decode(std::string_view body, QueueDropRec* r) {
+  BodyReader in(body);
+  r->queue_id = in.u32();
+  return in.done();
+}
+
+void encode_head(const PublishRec& r, std::string* out) {
+  BodyWriter w(out);
+  w.str(r.topic).u8(r.priority).zeros(3).u32(static_cast<std::uint32_t>(r.targets.size()));
+  for (const PublishTarget& t : r.targets) w.u32(t.queue_id).u32(t.attempts_max).u64(t.job);
+  w.u64(r.enqueued_ns).u64(r.run_at_ns).u64(r.lease_ms).u32(static_cast<std::uint32_t>(r.payload.size()));
+}
+
+bool decode(std::string_view body, PublishRec* r) {
+  BodyReader in(body);
+  r->topic = in.str();
+  r->priority = in.u8();
+  in.zeros(3);
+  const std::uint32_t n = in.u32();
+  // Each target takes 16 bytes: a count the body cannot hold is refused
+  // before anything is allocated for it.
+  if (in.failed() || n == 0 || n > body.size() / 16) return false;
+  r->targets.resize(n);
+  for (PublishTarget& t : r->targets) {
+    t.queue_id = in.u32();
+    t.attempts_max = in.u32();
+    t.job = in.u64();
+  }
+  r->enqueued_ns = in.u64();
+  r->run_at_ns = in.u64();
+  r->lease_ms = in.u64();
+  r->payload = in.str();
+  return in.done();
+}
+
+void encode_job_list(std::uint32_t queue_id, std::span<const std::uint64_t> jobs, std::string* out) {
+  BodyWriter w(out);
+  w.u32(queue_id).u32(static_cast<std::uint32_t>(jobs.size()));
+  for (std::uint64_t j : jobs) w.u64(j);
+}
+
+bool decode(std::string_view body, JobListRec* r) {
+  BodyReader in(body);
+  r->queue_id = in.u32();
+  const std::uint32_t n = in.u32();
+  if (in.failed() || n == 0 || n > job_list_jobs_max || n > body.size() / 8) return false;
+  r->jobs.resize(n);
+  for (std::uint64_t& j : r->jobs) j = in.u64();
+  return in.done();
+}
+
+void encode(const CancelRec& r, std::string* out) { BodyWriter(out).u32(r.queue_id).zeros(4).u64(r.job); }
+
+bool decode(std::string_view body, CancelRec* r) {
+  BodyReader in(body);
+  r->queue_id = in.u32();
+  in.zeros(4);
+  r->job = in.u64();
+  return in.done();
+}
+
+void encode(const PauseRec& r, std::string* out) {
+  BodyWriter(out).u32(r.queue_id).u8(r.paused ? 1 : 0).zeros(3);
+}
+
+bool decode(std::string_view body, PauseRec* r) {
+  BodyReader in(body);
+  r->queue_id = in.u32();
+  const std::uint8_t paused = in.u8();
+  in.zeros(3);
+  r->paused = paused == 1;
+  return in.done() && paused <= 1;
+}
+
+void encode(const SetPriorityRec& r, std::string* out) {
+  BodyWriter(out).u32(r.queue_id).u8(r.priority).zeros(3).u64(r.job);
+}
+
+bool decode(std::string_view body, SetPriorityRec* r) {
+  BodyReader in(body);
+  r->queue_id = in.u32();
+  r->priority = in.u8();
+  in.zeros(3);
+  r->job = in.u64();
+  return in.done() && r->priority < priority_levels_max;
+}
+
+void encode(const SetDelayRec& r, std::string* out) {
+  BodyWriter(out).u32(r.queue_id).zeros(4).u64(r.job).u64(r.run_at_ns);
+}
+
+bool decode(std::string_view body, SetDelayRec* r) {
+  BodyReader in(body);
+  r->queue_id = in.u32();
+  in.zeros(4);
+  r->job = in.u64();
+  r->run_at_ns = in.u64();
+  return in.done();
+}
+
+void encode(const BindRec& r, std::string* out) {
+  BodyWriter(out).u32(r.queue_id).u8(r.bound ? 1 : 0).zeros(3).str(r.topic);
+}
+
+bool decode(std::string_view body, BindRec* r) {
+  BodyReader in(body);
+  r->queue_id = in.u32();
+  const std::uint8_t bound = in.u8();
+  in.zeros(3);
+  r->topic = in.str();
+  r->bound = bound == 1;
+  return in.done() && bound <= 1;
+}
+
+// ------------------------------------------------------------ snapshots
+
+void encode_snapshot_queue(const QueueCreateRec& r, bool paused, std::string* out) {
+  encode(r, out);
+  BodyWriter(out).u8(paused ? 1 : 0).zeros(7);
+}
+
+bool decode_snapshot_queue(std::string_view body, QueueCreateRec* r, bool* paused) {
+  if (body.size() < 8) return false;
+  const std::string_view trailer = body.substr(body.size() - 8);
+  BodyReader in(trailer);
+  const std::uint8_t p = in.u8();
+  in.zeros(7);
+  *paused = p == 1;
+  return in.done() && p <= 1 && decode(body.substr(0, body.size() - 8), r);
+}
+
+void encode_head(const SnapJobRec& r, std::string* out) {
+  BodyWriter(out)
+      .u32(r.queue_id)
+      .u8(r.state)
+      .u8(r.priority)
+      .u8(r.reason)
+      .zeros(1)
+      .u64(r.job)
+      .u32(r.nonce)
+      .u32(r.attempts)
+      .u32(r.attempts_max)
+      .zeros(4)
+      .u64(r.enqueued_ns)
+      .u64(r.at_ns)
+      .u64(r.lease_ms)
+      .u64(r.order)
+      .str(r.error)
+      .u32(static_cast<std::uint32_t>(r.payload.size()));
+}
+
+bool decode(std::string_view body, SnapJobRec* r) {
+  BodyReader in(body);
+  r->queue_id = in.u32();
+  r->state = in.u8();
+  r->priority = in.u8();
+  r->reason = in.u8();
+  in.zeros(1);
+  r->job = in.u64();
+  r->nonce = in.u32();
+  r->attempts = in.u32();
+  r->attempts_max = in.u32();
+  in.zeros(4);
+  r->enqueued_ns = in.u64();
+  r->at_ns = in.u64();
+  r->lease_ms = in.u64();
+  r->order = in.u64();
+  r->error = in.str();
+  r->payload = in.str();
+  return in.done() && r->state >= 1 && r->state <= 4 && r->priority < priority_levels_max &&
+         r->reason <= 3;
+}
+
+void encode(const SnapDedupRec& r, std::string* out) {
+  BodyWriter(out).u32(r.queue_id).zeros(4).u64(r.job).u64(r.first_ns).str(r.key);
+}
+
+bool decode(std::string_view body, SnapDedupRec* r) {
+  BodyReader in(body);
+  r->queue_id = in.u32();
+  in.zeros(4);
+  r->job = in.u64();
+  r->first_ns = in.u64();
+  r->key = in.str();
+  return in.done() && !r->key.empty() && r->key.size() <= dedup_key_bytes_max;
 }
 
 }  // namespace hotq::wal

@@ -8,8 +8,10 @@
 #include <hotq/options.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "wal/format.h"
 
@@ -78,6 +80,112 @@ struct DeadRec {
 };
 void encode(const DeadRec& r, std::string* out);
 bool decode(std::string_view body, DeadRec* r);
+
+struct QueueDropRec {
+  std::uint32_t queue_id = 0;
+};
+void encode(const QueueDropRec& r, std::string* out);
+bool decode(std::string_view body, QueueDropRec* r);
+
+// One job per bound queue, one payload for all (the record's tail).
+struct PublishTarget {
+  std::uint32_t queue_id = 0;
+  std::uint32_t attempts_max = 0;
+  std::uint64_t job = 0;
+};
+struct PublishRec {
+  std::string_view topic;
+  std::uint8_t priority = 0;
+  std::uint64_t enqueued_ns = 0;  // wall clock
+  std::uint64_t run_at_ns = 0;    // wall clock; 0: ready now
+  std::uint64_t lease_ms = 0;
+  std::vector<PublishTarget> targets;
+  std::string_view payload;
+};
+void encode_head(const PublishRec& r, std::string* out);  // then r.payload as the tail
+bool decode(std::string_view body, PublishRec* r);
+
+// redrive, purge and delete_dead: a queue and a list of its jobs.
+inline constexpr std::uint32_t job_list_jobs_max = 1u << 16;  // per record
+struct JobListRec {
+  std::uint32_t queue_id = 0;
+  std::vector<std::uint64_t> jobs;
+};
+void encode_job_list(std::uint32_t queue_id, std::span<const std::uint64_t> jobs, std::string* out);
+bool decode(std::string_view body, JobListRec* r);
+
+struct CancelRec {
+  std::uint32_t queue_id = 0;
+  std::uint64_t job = 0;
+};
+void encode(const CancelRec& r, std::string* out);
+bool decode(std::string_view body, CancelRec* r);
+
+struct PauseRec {
+  std::uint32_t queue_id = 0;
+  bool paused = false;
+};
+void encode(const PauseRec& r, std::string* out);
+bool decode(std::string_view body, PauseRec* r);
+
+struct SetPriorityRec {
+  std::uint32_t queue_id = 0;
+  std::uint8_t priority = 0;
+  std::uint64_t job = 0;
+};
+void encode(const SetPriorityRec& r, std::string* out);
+bool decode(std::string_view body, SetPriorityRec* r);
+
+struct SetDelayRec {
+  std::uint32_t queue_id = 0;
+  std::uint64_t job = 0;
+  std::uint64_t run_at_ns = 0;  // wall clock; 0: ready now
+};
+void encode(const SetDelayRec& r, std::string* out);
+bool decode(std::string_view body, SetDelayRec* r);
+
+struct BindRec {
+  std::uint32_t queue_id = 0;
+  bool bound = true;  // false: unbind
+  std::string_view topic;
+};
+void encode(const BindRec& r, std::string* out);
+bool decode(std::string_view body, BindRec* r);
+
+// ---- snapshot-only shapes (docs/wal-format.md, "Snapshots")
+
+// A queue_create body followed by `paused u8` and 7 zero bytes.
+void encode_snapshot_queue(const QueueCreateRec& r, bool paused, std::string* out);
+bool decode_snapshot_queue(std::string_view body, QueueCreateRec* r, bool* paused);
+
+// One live job; the payload is the tail.
+struct SnapJobRec {
+  std::uint32_t queue_id = 0;
+  std::uint8_t state = 0;     // engine::RecordState: 1 delayed, 2 ready, 3 leased, 4 dead
+  std::uint8_t priority = 0;
+  std::uint8_t reason = 0;    // dead: DeadReason
+  std::uint64_t job = 0;
+  std::uint32_t nonce = 0;    // leased: the token's
+  std::uint32_t attempts = 0;
+  std::uint32_t attempts_max = 0;
+  std::uint64_t enqueued_ns = 0;  // wall clock
+  std::uint64_t at_ns = 0;        // wall clock: run-at, lease deadline or death
+  std::uint64_t lease_ms = 0;
+  std::uint64_t order = 0;        // ready: the LSN it became ready at
+  std::string_view error;
+  std::string_view payload;
+};
+void encode_head(const SnapJobRec& r, std::string* out);  // then r.payload as the tail
+bool decode(std::string_view body, SnapJobRec* r);
+
+struct SnapDedupRec {
+  std::uint32_t queue_id = 0;
+  std::uint64_t job = 0;
+  std::uint64_t first_ns = 0;  // wall clock of the key's first enqueue
+  std::string_view key;
+};
+void encode(const SnapDedupRec& r, std::string* out);
+bool decode(std::string_view body, SnapDedupRec* r);
 
 }  // namespace hotq::wal
 

@@ -294,4 +294,87 @@ RecoveryStatus recover_log(Fs& fs, std::uint64_t covered_lsn, const ApplyFn& app
   return RecoveryStatus::ok;
 }
 
+RecoveryStatus read_log(Fs& fs, const std::vector<std::string>& segments, std::uint64_t after_lsn,
+                        std::uint64_t through_lsn, const ApplyFn& apply,
+                        std::uint64_t* records_applied, std::string* error) {
+  *records_applied = 0;
+  std::vector<SegmentFile> segs;
+  for (const std::string& name : segments) {
+    std::uint64_t first = 0;
+    if (!parse_segment_name(name, &first)) {
+      *error = "wal read: not a segment name: " + name;
+      return RecoveryStatus::corrupt;
+    }
+    segs.push_back({name, first});
+  }
+  std::uint64_t expected = after_lsn + 1;
+  if (expected > through_lsn) return RecoveryStatus::ok;
+  // The first segment needed holds after_lsn + 1.
+  std::size_t k = 0;
+  while (k + 1 < segs.size() && segs[k + 1].first_lsn <= expected) ++k;
+  if (segs.empty() || segs[k].first_lsn > expected) {
+    *error = "wal read: no segment holds LSN " + std::to_string(expected) + " in " + fs.path();
+    return RecoveryStatus::corrupt;
+  }
+  expected = segs[k].first_lsn;
+  std::string seg;
+  std::vector<LogRecord> records;
+  for (std::size_t i = k; i < segs.size() && expected <= through_lsn; ++i) {
+    const SegmentFile& sf = segs[i];
+    if (sf.first_lsn != expected) {
+      *error = "wal read: LSN gap before " + fs.path() + "/" + sf.name + " (expected LSN " +
+               std::to_string(expected) + ")";
+      return RecoveryStatus::corrupt;
+    }
+    std::unique_ptr<File> file;
+    if (int rc = fs.open(sf.name, OpenMode::existing, &file); rc != 0) {
+      *error = "wal read: cannot open " + sf.name + ": " + std::strerror(rc);
+      // A segment the log names but the directory lacks is a missing segment.
+      if (rc == ENOENT) *error += " (a segment is missing)";
+      return rc == ENOENT ? RecoveryStatus::corrupt : RecoveryStatus::io_error;
+    }
+    if (int rc = read_all(*file, &seg); rc != 0) {
+      *error = "wal read: cannot read " + sf.name + ": " + std::strerror(rc);
+      return RecoveryStatus::io_error;
+    }
+    SegmentHeader sh;
+    if (seg.size() < segment_header_bytes || !decode_segment_header(seg.data(), &sh) ||
+        sh.first_lsn != sf.first_lsn) {
+      *error = "wal read: bad segment header in " + where(fs, sf.name, 0);
+      return RecoveryStatus::corrupt;
+    }
+    std::uint64_t off = segment_header_bytes;
+    while (expected <= through_lsn) {
+      if (off + sentinel_bytes <= seg.size() && all_zero(seg.data() + off, sentinel_bytes)) break;
+      std::uint64_t bytes = 0;
+      std::string why;
+      bool unknown_type = false;
+      if (!check_group(seg, off, expected, &records, &bytes, &why, &unknown_type)) {
+        *error = "wal read: bad group in " + where(fs, sf.name, off) + " before durable LSN " +
+                 std::to_string(through_lsn) + ": " + why;
+        return RecoveryStatus::corrupt;
+      }
+      for (const LogRecord& r : records) {
+        if (r.lsn <= after_lsn || r.lsn > through_lsn) continue;
+        std::string apply_error;
+        if (!apply(r, &apply_error)) {
+          *error = "wal read: record LSN " + std::to_string(r.lsn) + " (" +
+                   record_type_name(static_cast<std::uint16_t>(r.type)) + ") in " +
+                   where(fs, sf.name, off) + ": " + apply_error;
+          return RecoveryStatus::apply_failed;
+        }
+        ++*records_applied;
+      }
+      expected += records.size();
+      off += bytes;
+    }
+  }
+  if (expected <= through_lsn) {
+    *error = "wal read: the log in " + fs.path() + " ends at LSN " + std::to_string(expected - 1) +
+             ", before durable LSN " + std::to_string(through_lsn);
+    return RecoveryStatus::corrupt;
+  }
+  return RecoveryStatus::ok;
+}
+
 }  // namespace hotq::wal

@@ -55,6 +55,16 @@ using ApplyFn = std::function<bool(const LogRecord& record, std::string* error)>
 RecoveryStatus recover_log(Fs& fs, std::uint64_t covered_lsn, const ApplyFn& apply,
                            LogTail* tail, RecoveryReport* report, std::string* error);
 
+// Read-only, while a Log writes: hands `apply` every record with
+// after_lsn < LSN <= through_lsn from `segments` (a Log's current segments,
+// oldest first), in LSN order. through_lsn must be durable (every group up to
+// it is whole on disk), so anything short of it — a bad group, a gap, a
+// missing segment — is corrupt; nothing is ever repaired or cut. Bytes after
+// through_lsn (the writer's later groups) are never looked at.
+RecoveryStatus read_log(Fs& fs, const std::vector<std::string>& segments, std::uint64_t after_lsn,
+                        std::uint64_t through_lsn, const ApplyFn& apply,
+                        std::uint64_t* records_applied, std::string* error);
+
 }  // namespace hotq::wal
 
 #endif  // HOTQ_WAL_RECOVERY_H_

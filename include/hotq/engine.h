@@ -32,6 +32,7 @@
 #include <hotq/status.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -46,6 +47,13 @@ namespace hotq {
 struct BatchResult {
   Code code = Code::ok;     // ok when all succeeded
   std::uint32_t count = 0;  // items done, from the start of the batch
+};
+
+// Names the log records of asynchronous write calls: durable once the log's
+// durable LSN reaches lsn. 0: nothing to wait for (an in-memory engine, or a
+// call that changed nothing).
+struct Ticket {
+  std::uint64_t lsn = 0;
 };
 
 struct QueueInfo {
@@ -208,6 +216,39 @@ class HOTQ_API Engine {
   // Moves the lease deadline to now + lease_ms (heartbeat).
   Code extend(QueueId queue, Lease lease, std::uint64_t lease_ms);
 
+  // ---------------------------------------------------------------- asynchronous writes
+  // A sync-mode durable engine makes each write call wait for the group
+  // commit that makes it durable. These forms return as soon as the change
+  // is made in memory and its records are queued for the next group commit,
+  // with a ticket, so one thread can have thousands of operations in one
+  // fdatasync. Results are those of the waiting forms; until the ticket is
+  // durable they are provisional: a crash may undo them (never part of one
+  // call: a call's records are one group), and if the log fails first,
+  // wait_durable() and on_durable() say wal_failed. A thread's later ticket
+  // covers its earlier ones (LSNs only grow). In an in-memory engine the
+  // ticket is 0 and already "durable".
+  Result<JobId> enqueue_async(QueueId queue, const EnqueueRequest& request, Ticket* ticket);
+  BatchResult enqueue_batch_async(QueueId queue, std::span<const EnqueueRequest> requests,
+                                  std::span<JobId> ids, std::span<Code> codes, Ticket* ticket);
+  Code ack_async(QueueId queue, Lease lease, Ticket* ticket);
+  std::uint32_t ack_batch_async(QueueId queue, std::span<const Lease> leases,
+                                std::span<Code> results, Ticket* ticket);
+  Code nack_async(QueueId queue, Lease lease, std::optional<std::uint64_t> delay_ms,
+                  std::string_view error, Ticket* ticket);
+  Code fail_async(QueueId queue, Lease lease, std::string_view error, Ticket* ticket);
+
+  // Whether everything the ticket names is on disk (false once the log failed).
+  bool is_durable(Ticket ticket) const;
+  // Waits until it is: ok, or wal_failed if the log failed first.
+  Code wait_durable(Ticket ticket);
+  // Calls done(ok or wal_failed) once, when the ticket is durable or the log
+  // failed: at once in this thread if that is known now, else later on the
+  // engine's completion thread (in LSN order). done may call the engine, but
+  // must not block on durability (no sync-mode write calls, no
+  // wait_durable): it would hold up every later completion. Callbacks still
+  // waiting at close() are called then (with ok if close() made them durable).
+  void on_durable(Ticket ticket, std::function<void(Code)> done);
+
   // ---------------------------------------------------------------- queue operations
   // Pause: reserve hands out nothing (Code::paused; blocking reserves wait)
   // until resume. Enqueue, settling and timers go on. Idempotent.
@@ -263,6 +304,13 @@ class HOTQ_API Engine {
   // snapshot and records replayed, a torn tail cut (file, offset, bytes),
   // unfinished files removed. Empty for an in-memory engine.
   const std::string& open_report() const;
+
+  // Durable engines: writes a snapshot of the state at the last durable LSN
+  // now (the engine goes on meanwhile; a snapshot already running is waited
+  // for), then frees the log segments it covers. Snapshots are also taken in
+  // the background (EngineOptions::wal_snapshot_log_bytes, _interval_ms).
+  // not_supported in memory; io_error or corruption with a message.
+  Status snapshot();
 
   class Impl;
 

@@ -129,6 +129,13 @@ struct QueueOptions {
   // Memory: about 60-90 bytes per key plus the key (docs/performance.md).
   std::uint64_t dedup_window_ms = dedup_window_ms_default;
   std::uint64_t dedup_keys_max = 1u << 20;
+  // Durable engines only: a reserve returns only once its lease is on disk
+  // (like an enqueue in sync mode). Without it, a crash may forget a lease
+  // and deliver the job once more without counting that delivery; with it,
+  // a job that kills its worker's process on every try still reaches the
+  // dead-letter set after attempts_max deliveries. Costs a group commit per
+  // reserve call.
+  bool durable_delivery = false;
 };
 
 // ---------------------------------------------------------------- engines
@@ -178,6 +185,12 @@ struct EngineOptions {
   // Times on disk are wall-clock (the engine clock is monotonic and does not
   // survive a reboot). nullptr: CLOCK_REALTIME. Tests pass their manual clock.
   const Clock* wall_clock = nullptr;
+  // Snapshots (taken in the background; they bound the log and the time to
+  // reopen): one is started when this many log bytes were written since the
+  // last (0: never by size), or when wal_snapshot_interval_ms passed and
+  // something was logged (0: never by time). Engine::snapshot() takes one now.
+  std::uint64_t wal_snapshot_log_bytes = 256ull << 20;
+  std::uint64_t wal_snapshot_interval_ms = 0;
 };
 
 }  // namespace hotq
