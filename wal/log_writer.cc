@@ -17,16 +17,13 @@ using engine::MutexLock;
 
 namespace {
 
-// The preparer writes a new segment's zeros in steps of this, checking
-// between steps whether the log is closing.
-#ifndef HOTQ_FILL_STEP_BYTES  // EXPERIMENT
-#define HOTQ_FILL_STEP_BYTES (1ull << 20)
-#endif
-constexpr std::uint64_t fill_step_bytes = HOTQ_FILL_STEP_BYTES;
-#ifndef HOTQ_FILL_SYNC_BYTES  // EXPERIMENT
-#define HOTQ_FILL_SYNC_BYTES (1ull << 40)
-#endif
-constexpr std::uint64_t fill_sync_bytes = HOTQ_FILL_SYNC_BYTES;
+// The preparer writes a new segment's zeros in steps of this, each step
+// fdatasynced on its own, and checks between steps whether the log is
+// closing. The syncs are for the writer: its fdatasync shares the disk with
+// the fill, and waits behind at most one step's writeback instead of a whole
+// segment's (one sync of 64 MiB at the end held commits up for 16-18 ms;
+// docs/performance.md, "Segments prepared off the commit path").
+constexpr std::uint64_t fill_step_bytes = 256ull << 10;
 // spares_short()'s answer when no number of spares within the limit will do.
 constexpr std::uint64_t spares_never = std::numeric_limits<std::uint64_t>::max();
 
@@ -244,7 +241,8 @@ bool Log::claims_fit(std::uint64_t claimed, std::uint64_t claim_max, std::uint64
   if (claimed == 0) return true;
   // A roll wastes less than the append that caused it, which is no larger
   // than one group.
-  const std::uint64_t append_max = std::max<std::uint64_t>(1, std::min(claim_max, group_bytes_limit()));
+  const std::uint64_t append_max =
+      std::max<std::uint64_t>(1, std::min(claim_max, group_bytes_limit()));
   const std::uint64_t waste = std::min(claimed, spares * (append_max - 1));
   return claimed + waste <= tail_room + spares * fresh_segment_room();
 }
@@ -288,7 +286,6 @@ Log::RoomWait Log::wait_for_room_locked(std::uint64_t extra_spares, RoomAsk* ask
     stat_roll_waits_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   }
   spares_wanted_ = std::max(spares_wanted_, spares_free_locked() + extra_spares);
-  prep_hurry_.store(true, std::memory_order_relaxed);
   ask->seq = ++prep_ask_seq_;
   prep_cv_.notify_one();
   room_cv_.wait(mu_);
@@ -376,8 +373,8 @@ AppendResult Log::append(std::span<const Record> records, std::uint64_t* last_ls
         continue;
       }
       const std::uint64_t rolls = place.kind == Placement::Kind::roll ? 1 : 0;
-      const std::uint64_t extra = spares_short(claimed_ - consumed, claim_max_,
-                                               tail_room(place.plan_end), spares_free_locked(), rolls);
+      const std::uint64_t extra = spares_short(
+          claimed_ - consumed, claim_max_, tail_room(place.plan_end), spares_free_locked(), rolls);
       if (extra == 0) break;
       switch (wait_for_room_locked(extra, &ask)) {
         case RoomWait::retry:
@@ -582,7 +579,6 @@ void Log::run_preparer() {
       if (closing_ || failed()) return;
       attempt = prep_ask_seq_;
       prep_retry_ = false;
-      prep_hurry_.store(spares_wanted_ > spares_free_locked(), std::memory_order_relaxed);
     }
     std::string name;
     bool cancelled = false;
@@ -646,12 +642,8 @@ int Log::make_spare(std::string* ready_name, bool* cancelled) {
     iovec iov{const_cast<char*>(zeros_.data()), n};
     rc = file->write(at, {&iov, 1});
     at += n;
-    if (rc == 0 && at % fill_sync_bytes == 0 && at < options_.segment_bytes &&
-        !prep_hurry_.load(std::memory_order_relaxed)) {
-      rc = file->sync();
-    }
+    if (rc == 0) rc = file->sync();
   }
-  if (rc == 0) rc = file->sync();
   file.reset();
   bool renamed = false;
   if (rc == 0) {

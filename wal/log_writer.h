@@ -12,10 +12,12 @@
 //
 // Segments. A segment is zero-filled once and recycled after a snapshot
 // covers it. A second thread, the preparer, makes spare segments (creates
-// free-<n>.tmp, zero-fills it, fdatasyncs it, renames it free-<n>.log and
-// fsyncs the directory) and keeps `spare_segments` of them ready, recycled
-// ones counted. The writer never fills: it only writes groups, and at a roll
-// takes a ready spare (rename to wal-<lsn>.log, open).
+// free-<n>.tmp, zero-fills it in steps each fdatasynced on its own — so a
+// commit sharing the disk with the fill waits behind one step, not a whole
+// segment — renames it free-<n>.log and fsyncs the directory) and keeps
+// `spare_segments` of them ready, recycled ones counted. The writer never
+// fills: it only writes groups, and at a roll takes a ready spare (rename to
+// wal-<lsn>.log, open; the directory fsync goes with the first group).
 //
 // Placement and room. Every append is placed when it is admitted, under the
 // append lock: whether it joins the pending group, starts a group in the
@@ -189,9 +191,11 @@ class Log {
   void unreserve(std::uint64_t bytes);
 
   // Appends `records` as consecutive LSNs in one group (all or nothing on
-  // disk). *last_lsn gets the last one. Consumes min(reserved_bytes,
-  // framed_bytes(records)) of claims (more than is claimed: checked); the
-  // rest must fit unclaimed room. May wait for back-pressure or a spare.
+  // disk). *last_lsn gets the last one. If it returns ok it consumed
+  // min(reserved_bytes, framed_bytes(records)) of claims (passing more than
+  // is claimed is checked); what it takes beyond them had to fit unclaimed
+  // room. Any other result consumes nothing: unreserve() what will not be
+  // used. May wait for back-pressure or for a spare.
   AppendResult append(std::span<const Record> records, std::uint64_t* last_lsn,
                       std::uint64_t reserved_bytes = 0);
 
@@ -228,7 +232,8 @@ class Log {
  private:
   // Where an append of some framed size goes if admitted now.
   struct Placement {
-    enum class Kind : std::uint8_t { join, fresh_group, roll, wait_writer } kind;
+    enum class Kind : std::uint8_t { join, fresh_group, roll, wait_writer };
+    Kind kind = Kind::wait_writer;
     std::uint64_t plan_end = 0;  // the plan's next offset afterwards
   };
   // What an admission waiting for room learned.
@@ -268,7 +273,7 @@ class Log {
 
   Fs& fs_;
   const LogOptions options_;
-  const std::string zeros_;  // fill_step_bytes of zeros; read-only (the preparer, open())
+  const std::string zeros_;  // one fill step of zeros; read-only (the preparer, open())
   std::thread writer_;
   std::thread preparer_;
 
@@ -313,7 +318,6 @@ class Log {
   // Set by close() for the preparer to abandon a fill between steps.
   // relaxed: a hint only; the preparer rechecks closing_ under mu_.
   std::atomic<bool> stop_prep_{false};
-  std::atomic<bool> prep_hurry_{false};
 
   mutable engine::Mutex seg_mu_;
   std::vector<std::string> segments_ HOTQ_GUARDED_BY(seg_mu_);  // current, oldest first
