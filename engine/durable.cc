@@ -75,8 +75,23 @@ std::uint64_t Engine::Impl::from_wall(std::uint64_t wall_ns) const {
   return v <= 0 ? 1 : static_cast<std::uint64_t>(v);  // the past: due at once
 }
 
+Code Engine::Impl::take_room(std::uint64_t bytes) {
+  if (credit_ == nullptr || bytes == 0) return Code::ok;
+  switch (credit_->take(bytes)) {
+    case wal::ReserveResult::ok:
+      return Code::ok;
+    case wal::ReserveResult::no_space:
+      return Code::no_space;
+    case wal::ReserveResult::closed:
+      return Code::closed;
+    case wal::ReserveResult::failed:
+      break;
+  }
+  return Code::wal_failed;
+}
+
 Code Engine::Impl::log_records(std::span<const wal::Log::Record> records, std::uint64_t* lsn,
-                               bool admission) {
+                               bool admission, Room room) {
   // acquire: see refuse_if_log_failed. A record about a job whose earlier
   // change was refused would make the log unreadable (an ack of a lease the
   // log never saw): once stopped, nothing more goes in.
@@ -84,24 +99,49 @@ Code Engine::Impl::log_records(std::span<const wal::Log::Record> records, std::u
     *lsn = lsn_unloggable;
     return Code::wal_failed;
   }
-  std::uint64_t last = 0;
-  Code refused = Code::wal_failed;
-  switch (log_->append(records, &last)) {
-    case wal::AppendResult::ok:
-      *lsn = std::max(*lsn, last);
-      return Code::ok;
-    case wal::AppendResult::too_large:
-      refused = Code::too_large;
-      break;
-    case wal::AppendResult::closed:
-      refused = Code::closed;
-      break;
-    case wal::AppendResult::no_space:
-      refused = Code::no_space;
-      break;
-    case wal::AppendResult::failed:
-      *lsn = lsn_unloggable;  // the log failed: every wait says so anyway
-      return Code::wal_failed;
+  // The room: the records' bytes and the claims kept after, less what the
+  // caller brings, come from the credit.
+  const std::uint64_t framed = wal::Log::framed_bytes(records);
+  const std::uint64_t needs = framed + room.holds;
+  std::uint64_t taken = 0;
+  std::uint64_t claimed = std::min(framed, room.brings);  // claims the append consumes
+  Code refused = Code::ok;
+  if (needs > room.brings) {
+    refused = take_room(needs - room.brings);
+    if (refused == Code::ok) {
+      taken = needs - room.brings;
+      claimed = framed;
+    } else if (!admission && refused == Code::no_space && room.holds == 0) {
+      refused = Code::ok;  // a change made already: the log's unclaimed room may do
+    }
+  }
+  if (refused == Code::ok) {
+    std::uint64_t last = 0;
+    switch (log_->append(records, &last, claimed)) {
+      case wal::AppendResult::ok:
+        *lsn = std::max(*lsn, last);
+        // Left over: what was brought or taken beyond what the append
+        // consumed and the new jobs keep.
+        give_room(room.brings + taken - claimed - room.holds);
+        return Code::ok;
+      case wal::AppendResult::too_large:
+        refused = Code::too_large;
+        break;
+      case wal::AppendResult::closed:
+        refused = Code::closed;
+        break;
+      case wal::AppendResult::no_space:
+        refused = Code::no_space;
+        break;
+      case wal::AppendResult::failed:
+        refused = Code::wal_failed;
+        break;
+    }
+    give_room(taken);
+  }
+  if (refused == Code::wal_failed) {
+    *lsn = lsn_unloggable;  // the log failed: every wait says so anyway
+    return Code::wal_failed;
   }
   if (admission) return refused;
   // release: later appenders (and refuse_if_log_failed) see it. Set before
@@ -136,7 +176,7 @@ Engine::Impl::RecordBatch& Engine::Impl::record_batch() {
 }
 
 void Engine::Impl::log_reserves(const Queue& q, std::span<const ReservedJob> jobs,
-                                std::uint64_t* lsn) {
+                                std::uint64_t* lsn, std::uint64_t brings) {
   RecordBatch& batch = record_batch();
   batch.clear();
   for (const ReservedJob& j : jobs) {
@@ -144,38 +184,52 @@ void Engine::Impl::log_reserves(const Queue& q, std::span<const ReservedJob> job
                 &batch.bodies);
     batch.end(wal::RecordType::reserve);
   }
-  (void)log_batch(batch, lsn);  // a failed log fails the job's ack (or durable delivery) instead
+  // A failed log fails the job's ack (or durable delivery) instead.
+  (void)log_batch(batch, lsn, false, {.brings = brings});
 }
 
 void Engine::Impl::log_lease(wal::RecordType type, const Queue& q, JobId job, std::uint64_t token,
-                             std::uint64_t deadline_wall_ns, std::uint64_t* lsn) {
+                             std::uint64_t deadline_wall_ns, std::uint64_t* lsn,
+                             std::uint64_t brings) {
   RecordBatch& batch = record_batch();
   batch.clear();
   wal::encode(type, wal::LeaseRec{q.id(), job, token, deadline_wall_ns}, &batch.bodies);
   batch.end(type);
-  (void)log_batch(batch, lsn);
+  (void)log_batch(batch, lsn, false, {.brings = brings});
 }
 
 void Engine::Impl::log_nack(const Queue& q, const Lease& lease, std::uint64_t run_at_wall_ns,
-                            std::string_view error, std::uint64_t* lsn) {
+                            std::string_view error, std::uint64_t* lsn, std::uint64_t brings) {
   RecordBatch& batch = record_batch();
   batch.clear();
   wal::encode(wal::NackRec{q.id(), lease.job, lease.token, run_at_wall_ns,
                            error.substr(0, error_text_bytes_max)},
               &batch.bodies);
   batch.end(wal::RecordType::nack);
-  (void)log_batch(batch, lsn);
+  (void)log_batch(batch, lsn, false, {.brings = brings});
 }
 
 void Engine::Impl::log_dead(const Queue& q, JobId job, DeadReason reason, std::uint64_t dead_wall_ns,
-                            std::string_view error, std::uint64_t* lsn) {
+                            std::string_view error, std::uint64_t* lsn, std::uint64_t brings) {
   RecordBatch& batch = record_batch();
   batch.clear();
   wal::encode(wal::DeadRec{q.id(), static_cast<std::uint8_t>(reason), job, dead_wall_ns,
                            error.substr(0, error_text_bytes_max)},
               &batch.bodies);
   batch.end(wal::RecordType::dead);
-  (void)log_batch(batch, lsn);
+  (void)log_batch(batch, lsn, false, {.brings = brings});
+}
+
+std::uint64_t Engine::Impl::nack_framed(std::string_view error) {
+  std::string body;
+  wal::encode(wal::NackRec{0, 0, 0, 0, error.substr(0, error_text_bytes_max)}, &body);
+  return framed_one(body.size());
+}
+
+std::uint64_t Engine::Impl::dead_framed(std::string_view error) {
+  std::string body;
+  wal::encode(wal::DeadRec{0, 0, 0, 0, error.substr(0, error_text_bytes_max)}, &body);
+  return framed_one(body.size());
 }
 
 template <class Rec>
@@ -196,20 +250,42 @@ template Code Engine::Impl::log_one(wal::RecordType, const wal::SetDelayRec&, st
 template Code Engine::Impl::log_one(wal::RecordType, const wal::BindRec&, std::uint64_t*, bool);
 
 Code Engine::Impl::log_job_list(wal::RecordType type, QueueId queue, std::span<const JobId> ids,
-                                std::uint64_t* lsn, bool admission) {
+                                std::uint64_t* lsn, bool admission, std::uint64_t brings_each,
+                                std::uint64_t holds_each) {
   // One append per job_list_jobs_max ids: each is one group (all or none),
   // and a long list is several, each a complete set of changes.
+  const auto list_framed = [](std::size_t n) { return framed_one(8 + 8 * n); };
+  // As an admission, the room for every list is taken first: after the
+  // first is logged a refusal would leave part of the list logged and none
+  // of it done.
+  std::uint64_t prepaid = 0;
+  if (admission) {
+    std::uint64_t needs = 0;
+    for (std::size_t at = 0; at < ids.size(); at += wal::job_list_jobs_max) {
+      const std::size_t n = std::min<std::size_t>(wal::job_list_jobs_max, ids.size() - at);
+      needs += list_framed(n) + n * holds_each;
+    }
+    const std::uint64_t brought = ids.size() * brings_each;
+    if (needs > brought) {
+      if (Code c = take_room(needs - brought); c != Code::ok) return c;
+      prepaid = needs - brought;
+    }
+  }
   for (std::size_t at = 0; at < ids.size(); at += wal::job_list_jobs_max) {
+    const std::size_t n = std::min<std::size_t>(wal::job_list_jobs_max, ids.size() - at);
     RecordBatch& batch = record_batch();
     batch.clear();
-    wal::encode_job_list(queue, ids.subspan(at, std::min<std::size_t>(wal::job_list_jobs_max,
-                                                                      ids.size() - at)),
-                         &batch.bodies);
+    wal::encode_job_list(queue, ids.subspan(at, n), &batch.bodies);
     batch.end(type);
-    // Only the first can be an admission: after it, a refusal would leave
-    // part of the list logged and none of it done.
-    if (Code c = log_batch(batch, lsn, admission && at == 0); c != Code::ok) return c;
+    const std::uint64_t share = std::min(prepaid, list_framed(n) + n * holds_each);
+    prepaid -= share;
+    const Room room{.holds = n * holds_each, .brings = n * brings_each + share};
+    if (Code c = log_batch(batch, lsn, admission && at == 0, room); c != Code::ok) {
+      give_room(prepaid + share);  // the caller's own claims (brings_each) stay its own
+      return c;
+    }
   }
+  give_room(prepaid);
   return Code::ok;
 }
 
@@ -245,6 +321,15 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
     open_report_ += " after snapshot " + snap.name + " (" + std::to_string(snap.records) + " records)";
   }
   open_report_ += "; " + std::to_string(state.jobs.size()) + " live jobs\n";
+  // The claims on the log's room its live jobs hold (engine/log_credit.h).
+  std::uint64_t waiting = 0, leased = 0;
+  for (const auto& [id, job] : state.jobs) {
+    if (job.state == RecordState::leased) {
+      ++leased;
+    } else if (job.state != RecordState::dead) {
+      ++waiting;
+    }
+  }
 
   if (Status m = materialize(state); !m.ok()) return m;
 
@@ -254,6 +339,34 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
   lo.wall_minus_clock_ns = wall_minus_clock_ns_;
   const int rc = wal::Log::open(*wal_fs_, lo, tail, &log_, &error);
   if (rc != 0) return Status(Code::io_error, error);
+
+  // Room: what each live job holds (engine_impl.h, end_claim_bytes_).
+  {
+    std::string body;
+    wal::encode(wal::RecordType::ack, wal::LeaseRec{}, &body);
+    end_claim_bytes_ = std::max(framed_one(body.size()), dead_framed(expired_error_text));
+    body.clear();
+    wal::encode(wal::ReserveRec{}, &body);
+    reserve_framed_ = framed_one(body.size());
+    body.clear();
+    wal::encode(wal::CancelRec{}, &body);
+    wait_claim_bytes_ = std::max(end_claim_bytes_ + reserve_framed_, framed_one(body.size()));
+    body.clear();
+    wal::encode(wal::RecordType::extend, wal::LeaseRec{}, &body);
+    lease_framed_ = framed_one(body.size());
+  }
+  credit_ = std::make_unique<engine::LogCredit>(
+      *log_, engine::LogCredit::chunk_bytes_for(options.wal_segment_bytes));
+  if (const std::uint64_t claims = waiting * wait_claim_bytes_ + leased * end_claim_bytes_;
+      claims != 0) {
+    // The claims existed before the restart, in the same segments and
+    // spares; not finding them now means the disk filled meanwhile.
+    if (Code c = take_room(claims); c != Code::ok) {
+      return Status(c, "wal: no room in " + wal_fs_->path() + " to reserve the records of " +
+                           std::to_string(waiting + leased) + " live jobs (" +
+                           std::to_string(claims) + " bytes): free disk space and open again");
+    }
+  }
   // After each group (or the failure), wake the completion thread if any
   // callback waits. Runs on the log's writer thread: only a short lock here.
   log_->set_on_durable([this](std::uint64_t, bool) {
@@ -273,6 +386,18 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
   }
   return Status::Ok();
 }
+
+engine::RoomLedger Engine::Impl::room_ledger() {
+  engine::RoomLedger out;
+  if (log_ == nullptr) return out;
+  const QueueCounts c = engine_stats().counts;
+  out.log_claimed = log_->stats().reserved_bytes;
+  out.credit = credit_->credit();
+  out.expected = out.credit + (c.ready + c.delayed) * wait_claim_bytes_ + c.leased * end_claim_bytes_;
+  return out;
+}
+
+engine::RoomLedger EngineOpener::room_ledger(Engine& engine) { return engine.impl_->room_ledger(); }
 
 std::uint64_t Engine::Impl::wall_now_ns() const {
   return wall_clock_ != nullptr ? wall_clock_->now_ns() : realtime_ns();

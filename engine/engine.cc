@@ -298,8 +298,12 @@ Code Engine::Impl::drop_queue(QueueId id) {
 
     // No operation on q is running or can start. Collect every record it owns.
     std::vector<SlotRef> refs;
-    (void)take_timed_records(q, /*leased_too=*/true, refs);
+    std::uint64_t leased = 0;
+    (void)take_timed_records(q, /*leased_too=*/true, refs, &leased);
     (void)drain_rings(q, q.shards[0], refs);
+    // The claims of its jobs (the dead hold none), freed with the queue.
+    const std::uint64_t claims =
+        leased * end_claim_bytes_ + (refs.size() - leased) * wait_claim_bytes_;
     {
       MutexLock dead_lock(q.dead_mu);
       for (const auto& [job, entry] : q.dead) refs.push_back(entry.slot);
@@ -314,7 +318,12 @@ Code Engine::Impl::drop_queue(QueueId id) {
     // log fails the call: the queue is gone here, and on disk nothing more
     // will ever be written.
     if (durable()) {
-      logged = log_one(wal::RecordType::queue_drop, wal::QueueDropRec{id}, &lsn, /*admission=*/false);
+      RecordBatch& batch = record_batch();
+      batch.clear();
+      wal::encode(wal::QueueDropRec{id}, &batch.bodies);
+      batch.end(wal::RecordType::queue_drop);
+      logged = log_batch(batch, &lsn, /*admission=*/false,
+                         {.brings = claims});
     }
     free_records(q, refs);
     names_.erase(q.name);
@@ -442,7 +451,9 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
                        &batch.bodies);
       batch.end(wal::RecordType::enqueue, req.payload);  // the payload is not copied first
     }
-    if (Code c = log_batch(batch, lsn, /*admission=*/true); c != Code::ok) {
+    // Each new job keeps a claim for the record that will end it.
+    const Room room{.holds = (count - duplicates) * wait_claim_bytes_};
+    if (Code c = log_batch(batch, lsn, /*admission=*/true, room); c != Code::ok) {
       // Not logged: the jobs never existed (the log has failed, or the batch
       // cannot fit one group).
       SlotRef made[batch_jobs_max];
@@ -632,6 +643,10 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
       *why_none = Code::rate_limited;
       return 0;
     }
+    if (leased_taken > tokens) {  // a partial grant: the unused leased share goes back now
+      q.leased_now.fetch_sub(leased_taken - tokens, std::memory_order_relaxed);
+      leased_taken = tokens;
+    }
     want = tokens;
   }
 
@@ -670,9 +685,12 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
       } while (i < n && engine::slot_shard(engine::slot_of(handles[i])) == shard.slab.shard());
       // Logged under the lock that the job's ack will take, so the reserve
       // precedes the ack in the log. Not waited for: a reserve lost in a
-      // crash costs one more delivery (at-least-once), nothing else.
+      // crash costs one more delivery (at-least-once), nothing else. Paid
+      // by the reserve part of each job's claim: a reserve never lacks room,
+      // so a full disk never stops a queue from draining.
       if (durable() && leased_here != run_first) {
-        log_reserves(q, out.subspan(got + run_first, leased_here - run_first), lsn);
+        log_reserves(q, out.subspan(got + run_first, leased_here - run_first), lsn,
+                     (leased_here - run_first) * reserve_framed_);
       }
     }
     got += leased_here;
@@ -708,7 +726,11 @@ BatchResult Engine::Impl::reserve(QueueId id, std::span<ReservedJob> out, std::u
       Code why = Code::empty;
       n = reserve_some(g.queue(), g.shard(), out, lease_ms, &why, &lsn);
       wait_lease = g.queue().options.durable_delivery;
-      if (n == 0 && !wait) return {why, 0};
+      // Worth waiting for: a job, a resume, a settled lease, a token. Not
+      // for the log (no_space, wal_failed, closed).
+      const bool passing = why == Code::empty || why == Code::paused ||
+                           why == Code::leased_full || why == Code::rate_limited;
+      if (n == 0 && (!wait || !passing)) return {why, 0};
       q = &g.queue();
       blocked_by = why;
     }
@@ -814,18 +836,37 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
       r.id() != lease.job || r.queue_index != q.index) {
     return Code::stale_lease;
   }
+  // Room for the record, taken before anything changes (no_space refuses
+  // this lease alone). An ack, and a dead record without a longer error
+  // text than the expiry's, are paid by the job's own claim.
+  std::uint64_t room = 0;
+  if (durable()) {
+    const bool dies = args.how == Settle::fail ||
+                      (args.how == Settle::nack && r.attempts >= r.attempts_max);
+    if (args.how == Settle::extend) {
+      room = lease_framed_;
+    } else if (dies) {
+      room = dead_framed(args.error) - std::min(dead_framed(args.error), end_claim_bytes_);
+    } else if (args.how == Settle::nack) {
+      // Its record, and the reserve part of a waiting job's claim again.
+      room = nack_framed(args.error) + reserve_framed_;
+    }
+    if (Code c = take_room(room); c != Code::ok) return c;
+  }
   shard.wheel.cancel(&r.timer);
   switch (args.how) {
     case Settle::extend: {
       const std::uint64_t deadline = saturating_add(now, ms_to_ns(args.delay_ms));
       schedule_locked(shard, q, r, deadline);
       if (durable()) {
-        log_lease(wal::RecordType::extend, q, lease.job, lease.token, to_wall(deadline), lsn);
+        log_lease(wal::RecordType::extend, q, lease.job, lease.token, to_wall(deadline), lsn, room);
       }
       break;
     }
     case Settle::ack:
-      if (durable()) log_lease(wal::RecordType::ack, q, lease.job, lease.token, 0, lsn);
+      if (durable()) {
+        log_lease(wal::RecordType::ack, q, lease.job, lease.token, 0, lsn, end_claim_bytes_);
+      }
       r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
       q.shards[s].add_locked(engine::l_completed, 1);  // under shard s's lock
       if (lease.reserved_ns != 0 && lease.reserved_ns <= now) {
@@ -837,12 +878,14 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
     case Settle::fail:
       qs.add(engine::c_failed, 1);
       leave_leased(q, s);
-      to_dead_locked(shard, q, qs, r, ref, DeadReason::failed, args.error, now, lsn);
+      to_dead_locked(shard, q, qs, r, ref, DeadReason::failed, args.error, now, lsn,
+                     end_claim_bytes_ + room);
       break;
     case Settle::nack: {
       leave_leased(q, s);
       if (r.attempts >= r.attempts_max) {
-        to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_nacked, args.error, now, lsn);
+        to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_nacked, args.error, now, lsn,
+                       end_claim_bytes_ + room);
         break;
       }
       qs.add(engine::c_retried, 1);
@@ -850,7 +893,7 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
           args.has_delay ? args.delay_ms : backoff_ms(shard, q.options.backoff, r.attempts);
       if (durable()) {
         log_nack(q, lease, delay_ms == 0 ? 0 : to_wall(saturating_add(now, ms_to_ns(delay_ms))),
-                 args.error, lsn);
+                 args.error, lsn, room - reserve_framed_);  // the rest stays the job's
       }
       if (delay_ms == 0) {
         make_ready(q, qs, r, ref, now);
@@ -868,9 +911,9 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
 
 void Engine::Impl::to_dead_locked(Shard& shard, Queue& q, QueueShard& qs, Record& r, SlotRef ref,
                                   DeadReason reason, std::string_view error, std::uint64_t now,
-                                  std::uint64_t* lsn) {
+                                  std::uint64_t* lsn, std::uint64_t brings) {
   (void)shard;
-  if (durable()) log_dead(q, r.id(), reason, to_wall(now), error, lsn);
+  if (durable()) log_dead(q, r.id(), reason, to_wall(now), error, lsn, brings);
   r.state.store(RecordState::dead, std::memory_order_relaxed);  // relaxed: under mu
   engine::DeadEntry entry;
   entry.slot = ref;
@@ -978,16 +1021,24 @@ std::uint64_t Engine::Impl::poll_timers(std::uint64_t now, std::uint64_t fire_ma
           HOTQ_DCHECK(st == RecordState::leased);
           std::uint64_t lsn = 0;  // not waited for: a lost expiry expires again
           if (durable()) {
+            // No room for the record (a full disk): the lease is kept a while
+            // longer, its holder's ack still good, and expires once there is.
+            // A job that waits again needs the reserve part of its claim back.
+            const bool dies = q.options.expiry_counts_as_attempt && r.attempts >= r.attempts_max;
+            if (take_room(lease_framed_ + (dies ? 0 : reserve_framed_)) != Code::ok) {
+              shard.wheel.schedule(&r.timer, saturating_add(now, ms_to_ns(expiry_retry_ms)));
+              return;
+            }
             log_lease(wal::RecordType::expire, q, r.id(), engine::make_handle(r.nonce, ref), 0,
-                      &lsn);
+                      &lsn, lease_framed_);
           }
           qs.add(engine::c_expired, 1);
           leave_leased(q, s);
           if (!q.options.expiry_counts_as_attempt) {
             --r.attempts;  // this delivery does not count
           } else if (r.attempts >= r.attempts_max) {
-            to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_expired, "lease expired",
-                           now, &lsn);
+            to_dead_locked(shard, q, qs, r, ref, DeadReason::attempts_expired,
+                           expired_error_text, now, &lsn, end_claim_bytes_);
             return;
           }
           make_ready(q, qs, r, ref, now);
@@ -1163,7 +1214,8 @@ Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
     batch.clear();
     wal::encode_head(rec, &batch.bodies);
     batch.end(wal::RecordType::publish, request.payload);
-    if (Code c = log_batch(batch, &lsn, /*admission=*/true); c != Code::ok) {
+    if (Code c = log_batch(batch, &lsn, /*admission=*/true, {.holds = n * wait_claim_bytes_});
+        c != Code::ok) {
       for (std::uint32_t i = 0; i < n; ++i) free_records(guards[i]->queue(), {&refs[i], 1});
       return c;
     }
@@ -1252,7 +1304,8 @@ Code Engine::Impl::set_paused(QueueId id, bool paused) {
 }
 
 std::uint64_t Engine::Impl::take_timed_records(Queue& q, bool leased_too,
-                                              std::vector<SlotRef>& taken) {
+                                              std::vector<SlotRef>& taken,
+                                              std::uint64_t* leased) {
   std::uint64_t n = 0;
   for (auto& shard : shards_) {
     MutexLock lock(shard->mu);
@@ -1267,6 +1320,7 @@ std::uint64_t Engine::Impl::take_timed_records(Queue& q, bool leased_too,
         r.state.store(RecordState::free, std::memory_order_relaxed);  // relaxed: under mu
         taken.push_back(engine::make_slot_ref(shard->slab.shard(), i));
         ++n;
+        if (leased != nullptr && st == RecordState::leased) ++*leased;
       }
     }
     publish_next_due(*shard);
@@ -1297,7 +1351,8 @@ Result<std::uint64_t> Engine::Impl::purge(QueueId id) {
       std::vector<JobId> ids;
       ids.reserve(freed.size());
       for (SlotRef ref : freed) ids.push_back(record(ref).id());
-      logged = log_job_list(wal::RecordType::purge, id, ids, &lsn, /*admission=*/false);
+      logged = log_job_list(wal::RecordType::purge, id, ids, &lsn, /*admission=*/false,
+                            /*brings_each=*/wait_claim_bytes_);
     }
     free_records(q, freed);
     if (logged != Code::ok) return logged;
@@ -1343,8 +1398,12 @@ Code Engine::Impl::cancel(QueueId id, JobId job) {
       }
       // Under the job's shard lock, as every change of a waiting job.
       if (durable()) {
-        if (Code c = log_one(wal::RecordType::cancel, wal::CancelRec{id, job}, &lsn, true);
-            c != Code::ok) {
+        // The job's claim pays for its cancel.
+        RecordBatch& batch = record_batch();
+        batch.clear();
+        wal::encode(wal::CancelRec{id, job}, &batch.bodies);
+        batch.end(wal::RecordType::cancel);
+        if (Code c = log_batch(batch, &lsn, true, {.brings = wait_claim_bytes_}); c != Code::ok) {
           return c;
         }
       }
@@ -1549,7 +1608,10 @@ Result<std::uint64_t> Engine::Impl::dead_op(QueueId id, DeadOp op, std::span<con
       if (durable() && !chosen.empty()) {
         const wal::RecordType type =
             op == DeadOp::redrive ? wal::RecordType::redrive : wal::RecordType::delete_dead;
-        if (Code c = log_job_list(type, id, chosen, &lsn, /*admission=*/true); c != Code::ok) {
+        // A redriven job takes a claim for its new life; a dead one has none.
+        const std::uint64_t holds_each = op == DeadOp::redrive ? wait_claim_bytes_ : 0;
+        if (Code c = log_job_list(type, id, chosen, &lsn, /*admission=*/true, 0, holds_each);
+            c != Code::ok) {
           return c;
         }
       }

@@ -45,6 +45,7 @@
 #include "engine/dedup_table.h"
 #include "engine/histogram.h"
 #include "engine/job_table.h"
+#include "engine/log_credit.h"
 #include "engine/log_state.h"
 #include "engine/mutex.h"
 #include "engine/rate_limiter.h"
@@ -292,6 +293,7 @@ class Engine::Impl {
   Result<QueueCounts> counts(QueueId queue);
   Result<QueueStats> stats(QueueId queue);
   QueueStats engine_stats();
+  engine::RoomLedger room_ledger();
 
  private:
   class Guard;
@@ -319,8 +321,28 @@ class Engine::Impl {
   // would leave the log behind memory: the engine then stops logging for
   // good (every later write: wal_failed), *lsn becomes lsn_unloggable and
   // the caller's wait reports wal_failed.
+  //
+  // Room (engine/log_credit.h): `room.holds` is the claims the append's new
+  // jobs keep afterwards (wait_claim_bytes_ each); `room.brings` the claims
+  // the caller holds and hands in (ended jobs' claims, credit it took
+  // before). What the records and holds need beyond brings is taken from the
+  // credit first: an admission without it is refused with no_space; a change
+  // already made tries the log's unclaimed room (holds must be 0 then). What
+  // is left over goes back to the credit. On a refusal the caller keeps its
+  // brings.
+  using Room = engine::LogRoom;
   Code log_records(std::span<const wal::Log::Record> records, std::uint64_t* lsn,
-                   bool admission = false);
+                   bool admission = false, Room room = {});
+  // Takes `bytes` of credit before a change (ok, no_space, wal_failed or
+  // closed); 0 bytes or no log: ok.
+  Code take_room(std::uint64_t bytes);
+  void give_room(std::uint64_t bytes) {
+    if (credit_ != nullptr) credit_->give(bytes);
+  }
+  // What one record of `body_bytes` takes in the log, in a group of its own.
+  static std::uint64_t framed_one(std::uint64_t body_bytes) {
+    return wal::group_header_bytes + wal::record_span_bytes(body_bytes);
+  }
   static constexpr std::uint64_t lsn_unloggable = UINT64_MAX;
   // Sync mode: waits until lsn is durable (ok) or the log failed (wal_failed).
   Code wait_durable(std::uint64_t lsn);
@@ -349,19 +371,24 @@ class Engine::Impl {
   };
   static RecordBatch& record_batch();
   // Appends a batch as one group; *lsn rises to its last LSN.
-  Code log_batch(RecordBatch& batch, std::uint64_t* lsn, bool admission = false) {
-    return log_records(batch.views(), lsn, admission);
+  Code log_batch(RecordBatch& batch, std::uint64_t* lsn, bool admission = false, Room room = {}) {
+    return log_records(batch.views(), lsn, admission, room);
   }
   // Log one state change of a job (caller holds the job's shard lock, which
   // orders its records); *lsn rises to the record's LSN. A failed append
   // needs no handling here: the log has failed and the caller's wait says so.
-  void log_reserves(const engine::Queue& q, std::span<const ReservedJob> jobs, std::uint64_t* lsn);
+  // `brings`: as in Room (each takes what else it needs from the credit).
+  void log_reserves(const engine::Queue& q, std::span<const ReservedJob> jobs, std::uint64_t* lsn,
+                    std::uint64_t brings);
   void log_lease(wal::RecordType type, const engine::Queue& q, JobId job, std::uint64_t token,
-                 std::uint64_t deadline_wall_ns, std::uint64_t* lsn);
+                 std::uint64_t deadline_wall_ns, std::uint64_t* lsn, std::uint64_t brings);
   void log_nack(const engine::Queue& q, const Lease& lease, std::uint64_t run_at_wall_ns,
-                std::string_view error, std::uint64_t* lsn);
+                std::string_view error, std::uint64_t* lsn, std::uint64_t brings);
   void log_dead(const engine::Queue& q, JobId job, DeadReason reason, std::uint64_t dead_wall_ns,
-                std::string_view error, std::uint64_t* lsn);
+                std::string_view error, std::uint64_t* lsn, std::uint64_t brings);
+  // What a nack or a dead record with `error` takes (framed_one).
+  static std::uint64_t nack_framed(std::string_view error);
+  static std::uint64_t dead_framed(std::string_view error);
   // Queues, topics, dedup keys and jobs of a replayed state into this
   // (still private) engine, each job in its old slot.
   Status materialize(engine::LogState& state);
@@ -369,8 +396,12 @@ class Engine::Impl {
   template <class Rec>
   Code log_one(wal::RecordType type, const Rec& rec, std::uint64_t* lsn, bool admission);
   // Logs ids as job-list records of `type` (redrive, purge, delete_dead).
+  // Each job brings `brings_each` of claims (purge: its claim ends) and
+  // keeps `holds_each` after (redrive: a claim for its new life). As an
+  // admission it takes the room for every list before the first is logged.
   Code log_job_list(wal::RecordType type, QueueId queue, std::span<const JobId> ids,
-                    std::uint64_t* lsn, bool admission);
+                    std::uint64_t* lsn, bool admission, std::uint64_t brings_each = 0,
+                    std::uint64_t holds_each = 0);
   // Snapshots (durable.cc): the background thread, and one snapshot.
   void snapshot_loop();
   Status take_snapshot() HOTQ_REQUIRES(snapshot_run_mu_);
@@ -403,10 +434,12 @@ class Engine::Impl {
   Code settle_one(engine::Queue& q, engine::QueueShard& qs, const Lease& lease,
                   const SettleArgs& args, std::uint64_t now,
                   engine::SlotRef* freed, std::uint32_t* freed_count, std::uint64_t* lsn);
-  // Sends a record to the dead set (caller holds its shard's lock).
+  // Sends a record to the dead set (caller holds its shard's lock). `brings`:
+  // the job's claim and any credit taken for the dead record (Room).
   void to_dead_locked(engine::Shard& shard, engine::Queue& q, engine::QueueShard& qs,
                       engine::Record& r, engine::SlotRef ref, DeadReason reason,
-                      std::string_view error, std::uint64_t now, std::uint64_t* lsn)
+                      std::string_view error, std::uint64_t now, std::uint64_t* lsn,
+                      std::uint64_t brings)
       HOTQ_REQUIRES(shard.mu);
   // Pushes a new handle for r (caller owns r or holds its shard lock). Reads
   // nothing of r after the push: the job may be gone by then.
@@ -430,10 +463,12 @@ class Engine::Impl {
   void free_records(engine::Queue& q, std::span<const engine::SlotRef> refs,
                     bool release_capacity = true);
   // Takes every delayed (and, with leased_too, leased) record of q out of the
-  // timing wheels, marks it free and appends it to taken; returns how many.
+  // timing wheels, marks it free and appends it to taken; returns how many
+  // (and adds the leased ones among them to *leased, if given).
   // A scan of every shard's job table, each under its lock.
   std::uint64_t take_timed_records(engine::Queue& q, bool leased_too,
-                                   std::vector<engine::SlotRef>& taken);
+                                   std::vector<engine::SlotRef>& taken,
+                                   std::uint64_t* leased = nullptr);
   // Pops every handle of the queue's rings; marks the live ready jobs free and
   // appends them to freed (the caller frees them); accounts for outdated
   // handles. Returns the number of live jobs.
@@ -468,6 +503,22 @@ class Engine::Impl {
   // Set when a record of a change already made was refused (no space): the
   // log no longer follows memory, so nothing more is logged (log_records).
   std::atomic<bool> log_stopped_{false};
+  // Claims on the log's room (durable engines only; engine/log_credit.h).
+  std::unique_ptr<engine::LogCredit> credit_;
+  // Claims each live job holds (engine/log_credit.h). A leased one: the
+  // record that ends it (ack, or dead on expiry), in a group of its own. A
+  // waiting one (ready, delayed): that and its next reserve record, or its
+  // cancel or purge. The dead hold none.
+  std::uint64_t end_claim_bytes_ = 0;
+  std::uint64_t wait_claim_bytes_ = 0;
+  // One reserve record, and one extend or expire record, each in its own group.
+  std::uint64_t reserve_framed_ = 0;
+  std::uint64_t lease_framed_ = 0;
+  // The error text of a job dead-lettered by its lease's expiry.
+  static constexpr std::string_view expired_error_text = "lease expired";
+  // A lease whose expiry cannot be logged for lack of room is tried again
+  // this much later (engine.cc, poll_timers).
+  static constexpr std::uint64_t expiry_retry_ms = 100;
   Durability durability_ = Durability::sync;
   std::int64_t wall_minus_clock_ns_ = 0;
   std::string open_report_;
@@ -514,6 +565,10 @@ class EngineOpener {
  public:
   static Status open(const EngineOptions& options, std::unique_ptr<wal::Fs> fs,
                      std::string_view backend_note, std::unique_ptr<Engine>* engine);
+
+  // The log-room ledger of a durable engine with no operation under way
+  // (engine/log_credit.h), for tests.
+  static engine::RoomLedger room_ledger(Engine& engine);
 };
 
 }  // namespace hotq

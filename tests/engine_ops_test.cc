@@ -344,6 +344,25 @@ TEST_F(OpsTest, LeasedMaxCapsJobsLeasedAtOnce) {
   (void)third;
 }
 
+// With both caps, a partial grant of rate tokens gives the rest of the
+// leased share back at once (it used to stay taken: leased_max shrank).
+TEST_F(OpsTest, LeasedMaxWithARateLimitKeepsItsShareExact) {
+  QueueOptions o;
+  o.leased_max = 4;
+  o.rate_limit = {.tokens_per_interval = 2, .interval_ms = 1000, .burst_tokens = 2};
+  QueueId q = Create(o);
+  for (int i = 0; i < 8; ++i) Put(q, "x");
+  ReservedJob out[4];
+  ASSERT_EQ(engine_->reserve_batch(q, out).count, 2u) << "two tokens for four places";
+  clock_.advance_ms(1000);  // two more tokens; two of four places are taken
+  EXPECT_TRUE(engine_->reserve(q).ok());
+  EXPECT_TRUE(engine_->reserve(q).ok());
+  clock_.advance_ms(1000);
+  EXPECT_EQ(engine_->reserve(q).code(), Code::leased_full) << "four leased: the cap, not less";
+  ASSERT_EQ(engine_->ack(q, out[0].lease()), Code::ok);
+  EXPECT_TRUE(engine_->reserve(q).ok());
+}
+
 TEST_F(OpsTest, RateLimitOnTheVirtualClock) {
   QueueOptions o;
   o.rate_limit = {.tokens_per_interval = 10, .interval_ms = 1000, .burst_tokens = 4};
