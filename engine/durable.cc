@@ -421,8 +421,19 @@ Status Engine::Impl::materialize(engine::LogState& state) {
                                           " with a slot beyond shard_jobs_max");
     }
   }
+  // Slots that held jobs before and hold none now keep their generation, so
+  // that their next job gets a new id (live jobs' slots are restored below).
+  for (std::uint32_t s = 0; s < state.slot_generations.size() && s < shard_count_; ++s) {
+    const std::vector<std::uint32_t>& gens = state.slot_generations[s];
+    for (std::uint32_t index = 0; index < gens.size(); ++index) {
+      if (gens[index] == 0) continue;
+      const SlotRef ref = engine::make_slot_ref(s, index);
+      (void)shards_[s]->slab.restore(index, (JobId{gens[index]} << 32) | ref);
+    }
+  }
   {
     MutexLock lock(table_mu_);
+    queue_generation_floor_ = std::move(state.queue_generations);
     for (const auto& [index, qs] : state.queues) {
       Queue* q = install_queue(index, qs.name, qs.options, qs.id >> Queue::queue_index_bits);
       q->paused.store(qs.paused, std::memory_order_relaxed);  // relaxed: no other thread yet

@@ -186,17 +186,25 @@ Result<QueueId> Engine::Impl::create_queue(std::string_view name, const QueueOpt
       }
     }
     if (index == queues_max) return Code::limit_exceeded;
+    // The new queue's generation (odd: live): past the old one's at index,
+    // or past the last one a log recorded there, so that no queue id is
+    // handed out twice, also across restarts.
+    const Queue* old = queues_[index].load(std::memory_order_relaxed);
+    std::uint32_t gen = 1;
+    if (old != nullptr) {
+      gen = old->generation.load(std::memory_order_relaxed) + 1;
+    } else if (index < queue_generation_floor_.size() && queue_generation_floor_[index] != 0) {
+      gen = queue_generation_floor_[index] + 2;
+    }
     if (durable()) {
       // Logged under table_mu_, before the queue exists: every record of
       // the queue comes after this one.
-      const Queue* old = queues_[index].load(std::memory_order_relaxed);
-      const std::uint32_t gen = old == nullptr ? 1 : old->generation.load(std::memory_order_relaxed) + 1;
       std::string body;
       wal::encode(wal::QueueCreateRec{(gen << Queue::queue_index_bits) | index, name, options}, &body);
       const wal::Log::Record rec{wal::RecordType::queue_create, body};
       if (Code c = log_records({&rec, 1}, &lsn, /*admission=*/true); c != Code::ok) return c;
     }
-    id = install_queue(index, name, options, 0)->id();
+    id = install_queue(index, name, options, gen)->id();
   }
   if (Code c = wait_durable(lsn); c != Code::ok) return c;
   return id;

@@ -495,6 +495,9 @@ class Engine::Impl {
 
   engine::Mutex table_mu_;
   std::unordered_map<std::string, std::uint32_t> names_ HOTQ_GUARDED_BY(table_mu_);
+  // By queue index: the generation of the last queue a replayed log had
+  // there (0: none), for indexes with no Queue object yet (create).
+  std::vector<std::uint32_t> queue_generation_floor_ HOTQ_GUARDED_BY(table_mu_);
   // Topics: name -> bound queues. Lock order: table_mu_, then topics_mu_.
   engine::Mutex topics_mu_;
   std::map<std::string, std::vector<QueueId>, std::less<>> topics_ HOTQ_GUARDED_BY(topics_mu_);

@@ -50,12 +50,30 @@ bool LogState::create_queue(std::uint32_t queue_id, std::string_view name,
       return false;
     }
   }
+  saw_queue(queue_id);
   QueueState& q = queues[index_of(queue_id)];
   q.id = queue_id;
   q.name = std::string(name);
   q.options = options;
   q.paused = paused;
   return true;
+}
+
+void LogState::saw_job(JobId id) {
+  const SlotRef ref = slot_of(id);
+  const std::uint32_t shard = slot_shard(ref);
+  const std::uint32_t index = slot_index(ref);
+  if (slot_generations.size() <= shard) slot_generations.resize(shard + 1);
+  std::vector<std::uint32_t>& gens = slot_generations[shard];
+  if (gens.size() <= index) gens.resize(index + 1);
+  gens[index] = std::max(gens[index], static_cast<std::uint32_t>(id >> 32));
+}
+
+void LogState::saw_queue(std::uint32_t queue_id) {
+  const std::uint32_t index = index_of(queue_id);
+  if (queue_generations.size() <= index) queue_generations.resize(index + 1);
+  queue_generations[index] =
+      std::max(queue_generations[index], queue_id >> Queue::queue_index_bits);
 }
 
 bool LogState::add_job(const QueueState& q, JobId id, Job job, const char** why) {
@@ -68,6 +86,7 @@ bool LogState::add_job(const QueueState& q, JobId id, Job job, const char** why)
     *why = "job id that is live already";
     return false;
   }
+  saw_job(id);
   return true;
 }
 
@@ -336,6 +355,20 @@ bool LogState::apply_snapshot(const wal::LogRecord& rec, std::string* error) {
       if (!add_job(*q, r.job, std::move(j), &why)) return bad(why);
       return true;
     }
+    case RecordType::snap_generations: {
+      wal::SnapGenerationsRec r;
+      if (!wal::decode(rec.body, &r)) return bad("bad snapshot generations body");
+      for (std::size_t i = 0; i < r.generations.size(); ++i) {
+        const std::uint32_t index = r.first_index + static_cast<std::uint32_t>(i);
+        if (r.generations[i] == 0) continue;
+        if (r.kind == wal::SnapGenerationsRec::Kind::slots) {
+          saw_job((JobId{r.generations[i]} << 32) | make_slot_ref(r.shard, index));
+        } else {
+          saw_queue((r.generations[i] << Queue::queue_index_bits) | index);
+        }
+      }
+      return true;
+    }
     case RecordType::snap_dedup_key: {
       wal::SnapDedupRec r;
       if (!wal::decode(rec.body, &r)) return bad("bad snapshot dedup body");
@@ -354,6 +387,31 @@ bool LogState::apply_snapshot(const wal::LogRecord& rec, std::string* error) {
 
 int LogState::write(wal::SnapshotWriter& w, std::uint64_t wall_now_ns) const {
   std::string body;
+  // Generations first, in records of at most snap_generations_max.
+  auto generations = [&](wal::SnapGenerationsRec::Kind kind, std::uint32_t shard,
+                         const std::vector<std::uint32_t>& gens) {
+    for (std::size_t at = 0; at < gens.size(); at += wal::snap_generations_max) {
+      const std::size_t n = std::min<std::size_t>(wal::snap_generations_max, gens.size() - at);
+      wal::SnapGenerationsRec r{kind, shard, static_cast<std::uint32_t>(at),
+                                {gens.begin() + static_cast<std::ptrdiff_t>(at),
+                                 gens.begin() + static_cast<std::ptrdiff_t>(at + n)}};
+      body.clear();
+      wal::encode(r, &body);
+      if (int rc = w.add(wal::RecordType::snap_generations, body); rc != 0) return rc;
+    }
+    return 0;
+  };
+  if (!queue_generations.empty()) {
+    if (int rc = generations(wal::SnapGenerationsRec::Kind::queues, 0, queue_generations); rc != 0) {
+      return rc;
+    }
+  }
+  for (std::uint32_t s = 0; s < slot_generations.size(); ++s) {
+    if (slot_generations[s].empty()) continue;
+    if (int rc = generations(wal::SnapGenerationsRec::Kind::slots, s, slot_generations[s]); rc != 0) {
+      return rc;
+    }
+  }
   for (const auto& [index, q] : queues) {
     body.clear();
     wal::encode_snapshot_queue(wal::QueueCreateRec{q.id, q.name, q.options}, q.paused, &body);

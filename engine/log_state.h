@@ -70,12 +70,21 @@ class LogState {
   // passed at wall_now_ns are left out. Returns 0 or an errno.
   int write(wal::SnapshotWriter& writer, std::uint64_t wall_now_ns) const;
 
+  // The generation of the last job each slot held (by job-table shard, then
+  // slot index) and of the last queue each queue index held, dropped or not:
+  // the engine restarts free slots and indexes past them, so no job id or
+  // queue id is handed out twice across restarts. Kept by snapshots.
+  std::vector<std::vector<std::uint32_t>> slot_generations;
+  std::vector<std::uint32_t> queue_generations;
+
   std::map<std::uint32_t, QueueState> queues;  // by queue index
   std::map<std::string, std::vector<QueueId>, std::less<>> topics;
   std::unordered_map<JobId, Job> jobs;
 
  private:
   QueueState* queue_of(std::uint32_t queue_id);
+  void saw_job(JobId id);
+  void saw_queue(std::uint32_t queue_id);
   Job* job_of(std::uint32_t queue_id, JobId job);
   bool add_job(const QueueState& q, JobId id, Job job, const char** why);
   bool create_queue(std::uint32_t queue_id, std::string_view name, const QueueOptions& options,

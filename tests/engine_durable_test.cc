@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -494,6 +495,40 @@ TEST_F(DurableEngine, FailedFsyncFailsDurableDeliveryAndQueueOperations) {
 // room (an ack) stops the log for good (wal_failed) rather than let the log
 // fall behind memory. Either way the directory reopens with everything that
 // was acknowledged.
+// A job id, a lease token and a queue id name one thing for good: after a
+// restart, with or without a snapshot covering the old jobs, a slot that
+// held a finished job and a queue index that held a dropped queue give new
+// ids, and a lease from before the restart cannot ack a new job.
+TEST_F(DurableEngine, IdsAndTokensAreNeverReusedAcrossRestarts) {
+  std::set<JobId> used;
+  std::set<QueueId> queue_ids;
+  std::vector<Lease> old_leases;
+  for (int round = 0; round < 3; ++round) {
+    auto e = Open(fs_);
+    Result<QueueId> found = e->find_queue("jobs");
+    QueueId q = found.ok() ? found.value() : MakeQueue(*e);
+    // Old leases (acked before a restart) name nothing now, whatever reuses
+    // their slots.
+    for (int i = 0; i < 4; ++i) {
+      JobId id = e->enqueue(q, {.payload = "j"}).value();
+      EXPECT_TRUE(used.insert(id).second) << "job id " << id << " given twice (round " << round << ")";
+    }
+    for (const Lease& l : old_leases) {
+      EXPECT_EQ(e->ack(q, l), Code::stale_lease) << "round " << round;
+    }
+    old_leases.clear();
+    for (int i = 0; i < 4; ++i) {
+      ReservedJob j = e->reserve(q).value();
+      ASSERT_EQ(e->ack(q, j.lease()), Code::ok);
+      old_leases.push_back(j.lease());
+    }
+    QueueId tmp = e->create_queue("tmp", {}).value();
+    EXPECT_TRUE(queue_ids.insert(tmp).second) << "queue id " << tmp << " given twice";
+    ASSERT_EQ(e->drop_queue(tmp), Code::ok);
+    if (round == 1) ASSERT_TRUE(e->snapshot().ok());  // the old enqueues leave the log
+  }
+}
+
 // The engine's claims on log room balance after every kind of operation:
 // the log holds exactly the credit plus each live job's claim by state
 // (engine/log_credit.h), also after a restart.

@@ -759,5 +759,46 @@ TEST(WalRecords, SnapDedupKeyLengthIsOneToTheMax) {
   EXPECT_FALSE(DecodeSnapDedup(body));
 }
 
+bool DecodeSnapGenerations(std::string_view b) {
+  SnapGenerationsRec r;
+  return decode(b, &r);
+}
+
+std::string EncodedGenerations(SnapGenerationsRec::Kind kind, std::uint32_t shard,
+                               std::uint32_t first, std::uint32_t count) {
+  SnapGenerationsRec r{kind, shard, first, std::vector<std::uint32_t>(count, 7)};
+  std::string body;
+  encode(r, &body);
+  return body;
+}
+
+TEST(WalRecords, SnapGenerationsRoundTripAndStayInRange) {
+  const SnapGenerationsRec in{SnapGenerationsRec::Kind::slots, 3, 100, {1, 0, 0xffff'ffffu, 9}};
+  std::string body;
+  encode(in, &body);
+  SnapGenerationsRec out;
+  ASSERT_TRUE(decode(body, &out));
+  EXPECT_EQ(out.kind, in.kind);
+  EXPECT_EQ(out.shard, in.shard);
+  EXPECT_EQ(out.first_index, in.first_index);
+  EXPECT_EQ(out.generations, in.generations);
+  ExpectCutsAndExtensionsRefused(body, DecodeSnapGenerations);
+  ExpectReservedRefused(body, 1, 4, DecodeSnapGenerations);
+  using K = SnapGenerationsRec::Kind;
+  EXPECT_FALSE(DecodeSnapGenerations(Patched(body, 0, 0))) << "kind 0";
+  EXPECT_FALSE(DecodeSnapGenerations(Patched(body, 0, 3))) << "kind 3";
+  EXPECT_FALSE(DecodeSnapGenerations(EncodedGenerations(K::slots, 0, 0, 0))) << "none";
+  EXPECT_TRUE(DecodeSnapGenerations(EncodedGenerations(K::slots, 0, 0, snap_generations_max)));
+  EXPECT_FALSE(DecodeSnapGenerations(EncodedGenerations(K::slots, 0, 0, snap_generations_max + 1)));
+  EXPECT_TRUE(DecodeSnapGenerations(EncodedGenerations(K::slots, shards_max - 1, shard_jobs_max - 1, 1)));
+  EXPECT_FALSE(DecodeSnapGenerations(EncodedGenerations(K::slots, shards_max, 0, 1))) << "shard";
+  EXPECT_FALSE(DecodeSnapGenerations(EncodedGenerations(K::slots, 0, shard_jobs_max - 1, 2)))
+      << "past the last slot";
+  EXPECT_TRUE(DecodeSnapGenerations(EncodedGenerations(K::queues, 0, queues_max - 1, 1)));
+  EXPECT_FALSE(DecodeSnapGenerations(EncodedGenerations(K::queues, 0, queues_max - 1, 2)))
+      << "past the last queue index";
+  EXPECT_FALSE(DecodeSnapGenerations(EncodedGenerations(K::queues, 1, 0, 1))) << "queues: shard 0";
+}
+
 }  // namespace
 }  // namespace hotq::wal

@@ -70,6 +70,7 @@ enum class RecordType : std::uint16_t {
   snap_job = 32,
   snap_dedup_key = 33,
   snapshot_end = 34,
+  snap_generations = 35,
 };
 bool record_type_known(std::uint16_t type);
 const char* record_type_name(std::uint16_t type);

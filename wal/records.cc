@@ -348,4 +348,33 @@ bool decode(std::string_view body, SnapDedupRec* r) {
   return in.done() && !r->key.empty() && r->key.size() <= dedup_key_bytes_max;
 }
 
+void encode(const SnapGenerationsRec& r, std::string* out) {
+  BodyWriter w(out);
+  w.u8(static_cast<std::uint8_t>(r.kind)).zeros(3).u32(r.shard).u32(r.first_index);
+  w.u32(static_cast<std::uint32_t>(r.generations.size()));
+  for (std::uint32_t g : r.generations) w.u32(g);
+}
+
+bool decode(std::string_view body, SnapGenerationsRec* r) {
+  BodyReader in(body);
+  const std::uint8_t kind = in.u8();
+  in.zeros(3);
+  r->shard = in.u32();
+  r->first_index = in.u32();
+  const std::uint32_t n = in.u32();
+  if (in.failed() || n == 0 || n > snap_generations_max || n > body.size() / 4) return false;
+  const std::uint64_t end = std::uint64_t{r->first_index} + n;
+  if (kind == static_cast<std::uint8_t>(SnapGenerationsRec::Kind::slots)) {
+    if (r->shard >= shards_max || end > shard_jobs_max) return false;
+  } else if (kind == static_cast<std::uint8_t>(SnapGenerationsRec::Kind::queues)) {
+    if (r->shard != 0 || end > queues_max) return false;
+  } else {
+    return false;
+  }
+  r->kind = static_cast<SnapGenerationsRec::Kind>(kind);
+  r->generations.resize(n);
+  for (std::uint32_t& g : r->generations) g = in.u32();
+  return in.done();
+}
+
 }  // namespace hotq::wal

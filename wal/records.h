@@ -187,6 +187,22 @@ struct SnapDedupRec {
 void encode(const SnapDedupRec& r, std::string* out);
 bool decode(std::string_view body, SnapDedupRec* r);
 
+// The generations of slots or queue indexes, so that no job id or queue id
+// is handed out twice across restarts: for slots `first_index ..` of job
+// table shard `shard`, the generation of the last job each held (0: none);
+// for queue indexes `first_index ..` (shard 0), the generation of the last
+// queue each held.
+struct SnapGenerationsRec {
+  enum class Kind : std::uint8_t { slots = 1, queues = 2 };
+  Kind kind = Kind::slots;
+  std::uint32_t shard = 0;
+  std::uint32_t first_index = 0;
+  std::vector<std::uint32_t> generations;  // 1..snap_generations_max of them
+};
+inline constexpr std::uint32_t snap_generations_max = 1u << 16;  // per record
+void encode(const SnapGenerationsRec& r, std::string* out);
+bool decode(std::string_view body, SnapGenerationsRec* r);
+
 }  // namespace hotq::wal
 
 #endif  // HOTQ_WAL_RECORDS_H_
