@@ -525,7 +525,9 @@ TEST_F(DurableEngine, IdsAndTokensAreNeverReusedAcrossRestarts) {
     QueueId tmp = e->create_queue("tmp", {}).value();
     EXPECT_TRUE(queue_ids.insert(tmp).second) << "queue id " << tmp << " given twice";
     ASSERT_EQ(e->drop_queue(tmp), Code::ok);
-    if (round == 1) ASSERT_TRUE(e->snapshot().ok());  // the old enqueues leave the log
+    if (round == 1) {
+      ASSERT_TRUE(e->snapshot().ok());  // the old enqueues leave the log
+    }
   }
 }
 
