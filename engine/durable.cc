@@ -242,8 +242,6 @@ Code Engine::Impl::log_one(wal::RecordType type, const Rec& rec, std::uint64_t* 
   return log_batch(batch, lsn, admission);
 }
 
-template Code Engine::Impl::log_one(wal::RecordType, const wal::QueueDropRec&, std::uint64_t*, bool);
-template Code Engine::Impl::log_one(wal::RecordType, const wal::CancelRec&, std::uint64_t*, bool);
 template Code Engine::Impl::log_one(wal::RecordType, const wal::PauseRec&, std::uint64_t*, bool);
 template Code Engine::Impl::log_one(wal::RecordType, const wal::SetPriorityRec&, std::uint64_t*, bool);
 template Code Engine::Impl::log_one(wal::RecordType, const wal::SetDelayRec&, std::uint64_t*, bool);

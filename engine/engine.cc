@@ -854,7 +854,8 @@ Code Engine::Impl::settle_one(Queue& q, QueueShard& qs, const Lease& lease,
     if (args.how == Settle::extend) {
       room = lease_framed_;
     } else if (dies) {
-      room = dead_framed(args.error) - std::min(dead_framed(args.error), end_claim_bytes_);
+      const std::uint64_t dead = dead_framed(args.error);
+      room = dead - std::min(dead, end_claim_bytes_);
     } else if (args.how == Settle::nack) {
       // Its record, and the reserve part of a waiting job's claim again.
       room = nack_framed(args.error) + reserve_framed_;
