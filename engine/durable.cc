@@ -298,11 +298,26 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
   wall_minus_clock_ns_ = static_cast<std::int64_t>(wall) - static_cast<std::int64_t>(now_ns());
   if (!backend_note.empty()) open_report_ += std::string(backend_note) + "\n";
 
+  // Real elapsed time of each phase, for the report (not the engine's clock:
+  // this is about how long the open took, not about job times).
+  using Steady = std::chrono::steady_clock;
+  Steady::time_point phase_start = Steady::now();
+  std::string timings;
+  auto phase = [&](const char* name) {
+    const Steady::time_point t = Steady::now();
+    if (!timings.empty()) timings += ", ";
+    timings += name;
+    timings += ' ';
+    timings += std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t - phase_start).count());
+    timings += " ms";
+    phase_start = t;
+  };
   engine::LogState state;
   wal::SnapshotInfo snap;
   std::vector<std::string> notes;
   std::string error;
   wal::RecoveryStatus st = load_snapshot_into(*wal_fs_, state, &snap, &notes, &error);
+  phase("snapshot");
   if (st != wal::RecoveryStatus::ok) return status_of(st, error);
   wal::LogTail tail;
   wal::RecoveryReport report;
@@ -311,6 +326,7 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
       [&](const wal::LogRecord& r, std::string* e) { return state.apply(r, e); }, &tail, &report,
       &error);
   if (st != wal::RecoveryStatus::ok) return status_of(st, error);
+  phase("log");
   for (const std::string& n : notes) open_report_ += n + "\n";
   for (const std::string& n : report.notes) open_report_ += n + "\n";
   open_report_ += "replayed " + std::to_string(report.records_applied) + " log records from " +
@@ -330,6 +346,9 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
   }
 
   if (Status m = materialize(state); !m.ok()) return m;
+  phase("jobs");
+  state = engine::LogState();  // free the replay's copy before the log starts
+  phase("free");
 
   wal::LogOptions lo;
   lo.segment_bytes = options.wal_segment_bytes;
@@ -337,6 +356,7 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
   lo.wall_minus_clock_ns = wall_minus_clock_ns_;
   const int rc = wal::Log::open(*wal_fs_, lo, tail, &log_, &error);
   if (rc != 0) return Status(Code::io_error, error);
+  phase("log open");
 
   // Room: what each live job holds (engine_impl.h, end_claim_bytes_).
   {
@@ -358,13 +378,26 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
   if (const std::uint64_t claims = waiting * wait_claim_bytes_ + leased * end_claim_bytes_;
       claims != 0) {
     // The claims existed before the restart, in the same segments and
-    // spares; not finding them now means the disk filled meanwhile.
-    if (Code c = take_room(claims); c != Code::ok) {
+    // spares; not finding them now means the disk filled meanwhile. Taken a
+    // credit chunk at a time, as they were first taken: the log keeps slack
+    // for a roll in proportion to its largest single claim (log_writer.h,
+    // THE GUARANTEE), so one claim of them all would make it prepare about
+    // as many spare segments again (10 s for 10 M jobs).
+    Code c = Code::ok;
+    const std::uint64_t chunk = engine::LogCredit::chunk_bytes_for(options.wal_segment_bytes);
+    for (std::uint64_t left = claims; left != 0 && c == Code::ok;) {
+      const std::uint64_t piece = std::min(left, chunk);
+      c = take_room(piece);
+      left -= piece;
+    }
+    if (c != Code::ok) {
       return Status(c, "wal: no room in " + wal_fs_->path() + " to reserve the records of " +
                            std::to_string(waiting + leased) + " live jobs (" +
                            std::to_string(claims) + " bytes): free disk space and open again");
     }
   }
+  phase("room");
+  open_report_ += "open took " + timings + "\n";
   // After each group (or the failure), wake the completion thread if any
   // callback waits. Runs on the log's writer thread: only a short lock here.
   log_->set_on_durable([this](std::uint64_t, bool) {
