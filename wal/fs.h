@@ -3,7 +3,8 @@
 // Everything the WAL reads or writes goes through Fs and File, so tests swap
 // in an in-memory layer (wal/mem_fs.h, which can lose what was not synced, as
 // a power cut does) or a faulty one (wal/faulty_fs.h: short writes, EIO,
-// ENOSPC, failed fsync). The real one is wal/posix_fs.h, with two back-ends
+// ENOSPC, failed fsync), or wrap the real one in wal/lossy_fs.h to cut the
+// power under a real directory. The real one is wal/posix_fs.h, with two back-ends
 // for the writes that matter: io_uring (a write linked to an fdatasync) and
 // pwritev + fdatasync.
 //
