@@ -174,7 +174,7 @@ void Workload::consume(std::uint32_t thread) {
   };
   while (!stop_.load(std::memory_order_relaxed)) {
     const auto q = static_cast<std::uint8_t>(rng() % 2);
-    if (rng() % 16 == 0) {  // redrive one dead letter
+    if (rng() % 6 == 0) {  // redrive one dead letter (more often than jobs die: the set stays small)
       Result<std::vector<DeadLetter>> dead = engine_.list_dead(queues_[q], 0, 8);
       if (dead.ok() && !dead->empty()) {
         const JobId id = dead.value()[rng() % dead->size()].id;
