@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang
   liburing-dev libboost-dev libxxhash-dev libgtest-dev libbenchmark-dev
   libatomic-queue-dev libconcurrentqueue-dev   # benchmark peers only
+  clang-14 libclang-rt-14-dev                  # fuzz/: libFuzzer (only recommended by clang)
 )
 
 missing=()
