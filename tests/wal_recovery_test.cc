@@ -208,6 +208,30 @@ TEST_P(WalRecovery, LogStartingAfterTheSnapshotRefusesToOpen) {
   EXPECT_EQ(ok.records.back().lsn, 1500u);
 }
 
+// The log must reach the snapshot's LSN: a log that ends before it lost its
+// newest segment(s). Opening anyway would restart the writer below the
+// snapshot, and the next open would skip (as covered) every record written
+// meanwhile. Found by fuzz_segment.
+TEST_P(WalRecovery, LogEndingBeforeTheSnapshotRefusesToOpen) {
+  auto log = OpenLog(fs(), {});
+  AppendDurable(*log, 1, 1500, 5);
+  const auto segs = log->segments();
+  log->close();
+  ASSERT_GE(segs.size(), 3u);
+  ASSERT_EQ(fs().remove(segs.back()), 0);  // the newest segment is gone
+  std::uint64_t newest_first = 0;
+  ASSERT_TRUE(parse_segment_name(segs.back(), &newest_first));
+  const auto refused = RecoverAll(fs(), newest_first + 10);  // a snapshot past what is left
+  EXPECT_EQ(refused.status, RecoveryStatus::corrupt);
+  EXPECT_NE(refused.error.find("ends at LSN " + std::to_string(newest_first - 1)), std::string::npos)
+      << refused.error;
+  EXPECT_NE(refused.error.find("missing"), std::string::npos) << refused.error;
+  // A snapshot the remaining log reaches opens, and goes on after the log.
+  const auto ok = RecoverAll(fs(), newest_first - 1);
+  EXPECT_EQ(ok.status, RecoveryStatus::ok) << ok.error;
+  EXPECT_EQ(ok.tail.next_lsn, newest_first);
+}
+
 TEST_P(WalRecovery, RecordsUpToTheSnapshotAreSkipped) {
   WriteGroups(10);
   const auto r = RecoverAll(fs(), 10);

@@ -289,6 +289,16 @@ RecoveryStatus recover_log(Fs& fs, std::uint64_t covered_lsn, const ApplyFn& app
     end_offset = off;
     tail->write_offset = off;
   }
+  if (expected <= covered_lsn) {
+    // The log ends before the snapshot's LSN: its newest segment(s) are
+    // gone (a log never recycles its newest segment). Going on would restart
+    // the writer below the snapshot, and the next open would skip as covered
+    // every record written meanwhile.
+    *error = "wal recovery: the log ends at LSN " + std::to_string(expected - 1) + " (" + fs.path() +
+             "/" + segs.back().name + ") but the snapshot covers up to LSN " +
+             std::to_string(covered_lsn) + " (a newer segment is missing)";
+    return RecoveryStatus::corrupt;
+  }
   tail->next_lsn = expected;
   report->last_lsn = std::max(covered_lsn, expected - 1);
   return RecoveryStatus::ok;
