@@ -138,6 +138,7 @@ struct WorkloadOptions {
   std::uint64_t seq_base = 0;      // sequence numbers start above it
   std::uint64_t seed = 1;
   std::uint64_t dedup_keys = 256;  // keys drawn from [0, dedup_keys)
+  std::uint64_t backlog_max = 2048;  // producers pause while a queue holds more waiting or dead jobs
 };
 
 class Workload {
@@ -174,6 +175,7 @@ struct Verdict {
   std::uint64_t leases_checked = 0;
   std::uint64_t dedup_checked = 0;
   std::uint64_t in_flight = 0;  // operations whose outcome the crash left open
+  std::uint64_t waiting = 0, leased = 0, dead = 0;  // the recovered queues' jobs
 };
 
 class Model {

@@ -150,16 +150,19 @@ struct Totals {
   std::uint64_t dedup_checked = 0;
   std::uint64_t in_flight = 0;
   std::uint64_t faults = 0;
+  std::uint64_t waiting = 0, leased = 0, dead = 0;  // after the last recovery
 };
 
 void progress(const char* what, const Totals& t, const Model& m) {
   std::fprintf(stderr,
                "\r%s %llu: %llu events, %zu jobs tracked, %llu checked, %llu leases, %llu dedup keys, "
-               "%llu in flight   ",
+               "%llu in flight; jobs now %llu waiting, %llu leased, %llu dead   ",
                what, static_cast<unsigned long long>(t.rounds), static_cast<unsigned long long>(t.events),
                m.jobs(), static_cast<unsigned long long>(t.jobs_checked),
                static_cast<unsigned long long>(t.leases_checked),
-               static_cast<unsigned long long>(t.dedup_checked), static_cast<unsigned long long>(t.in_flight));
+               static_cast<unsigned long long>(t.dedup_checked), static_cast<unsigned long long>(t.in_flight),
+               static_cast<unsigned long long>(t.waiting), static_cast<unsigned long long>(t.leased),
+               static_cast<unsigned long long>(t.dead));
 }
 
 // Prints a round's violations (and the replay line); true when there were any.
@@ -168,6 +171,9 @@ bool report(const Verdict& v, const Args& a, const std::string& where, Totals& t
   t.leases_checked += v.leases_checked;
   t.dedup_checked += v.dedup_checked;
   t.in_flight += v.in_flight;
+  t.waiting = v.waiting;
+  t.leased = v.leased;
+  t.dead = v.dead;
   if (v.violations.empty()) return false;
   std::fprintf(stderr, "\n");
   for (const std::string& s : v.violations) std::fprintf(stderr, "VIOLATION (round %llu): %s\n",

@@ -328,6 +328,9 @@ Verdict Model::verify(Engine& engine, const std::vector<QueueId>& queues, std::m
       continue;
     }
     const std::uint64_t total = c->ready + c->delayed + c->leased + c->dead;
+    v.waiting += c->ready + c->delayed;
+    v.leased += c->leased;
+    v.dead += c->dead;
     if (total < present[q] || total - present[q] > unknown[q]) {
       violation(std::string("queue ") + queue_names[q] + " holds " + std::to_string(total) + " jobs: " +
                 std::to_string(present[q]) + " known and at most " + std::to_string(unknown[q]) +

@@ -119,8 +119,20 @@ void Workload::stop() {
 void Workload::produce(std::uint32_t thread) {
   std::mt19937_64 rng(options_.seed * 1'000'003 + thread);
   std::uint64_t count = 0;
+  std::uint32_t since_check = 32;  // check the backlog before the first enqueue
   while (!stop_.load(std::memory_order_relaxed)) {
     const auto q = static_cast<std::uint8_t>(rng() % 2);
+    if (++since_check >= 32) {
+      // Keep the backlog small: producers outrun consumers (a consumer's job
+      // costs two or three commits), and a full queue would turn the run into
+      // a stream of `full` answers and slow every check.
+      Result<QueueCounts> c = engine_.counts(queues_[q]);
+      if (c.ok() && c->ready + c->delayed + c->dead > options_.backlog_max) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        continue;  // and check again
+      }
+      since_check = 0;
+    }
     const std::uint64_t seq = options_.seq_base + next_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
     const std::string payload = make_payload(seq, rng);
     const bool keyed = rng() % 5 == 0;
