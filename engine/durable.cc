@@ -455,12 +455,11 @@ Status Engine::Impl::materialize(engine::LogState& state) {
   // Slots that held jobs before and hold none now keep their generation, so
   // that their next job gets a new id (live jobs' slots are restored below).
   for (std::uint32_t s = 0; s < state.slot_generations.size() && s < shard_count_; ++s) {
-    const std::vector<std::uint32_t>& gens = state.slot_generations[s];
-    for (std::uint32_t index = 0; index < gens.size(); ++index) {
-      if (gens[index] == 0) continue;
+    (void)state.slot_generations[s].for_each([&](std::uint32_t index, std::uint32_t generation) {
       const SlotRef ref = engine::make_slot_ref(s, index);
-      (void)shards_[s]->slab.restore(index, (JobId{gens[index]} << 32) | ref);
-    }
+      (void)shards_[s]->slab.restore(index, (JobId{generation} << 32) | ref);
+      return true;
+    });
   }
   {
     MutexLock lock(table_mu_);

@@ -5,8 +5,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <string>
+#include <vector>
 
 #include "engine/engine_impl.h"
+#include "util/check.h"
+#include "wal/format.h"
 #include "wal/records.h"
 
 namespace hotq::engine {
@@ -19,6 +24,77 @@ std::uint32_t index_of(std::uint32_t queue_id) { return queue_id & (queues_max -
 // on. A delayed job's move to ready is not logged (the time says it), so a
 // job the log last saw delayed may be ready by now.
 bool waiting(RecordState s) { return s == RecordState::ready || s == RecordState::delayed; }
+
+}  // namespace
+
+std::uint32_t GenerationTable::get(std::uint32_t index) const {
+  HOTQ_DCHECK(index < shard_jobs_max);
+  const auto it = chunks_.find(index / chunk_slots);
+  return it == chunks_.end() ? 0 : it->second[index % chunk_slots];
+}
+
+void GenerationTable::note(std::uint32_t index, std::uint32_t generation) {
+  HOTQ_CHECK(index < shard_jobs_max);  // slot_index() and the decoders bound it
+  if (generation == 0) return;
+  // operator[] value-initializes a new chunk: all zeros, "never held a job".
+  std::uint32_t& g = chunks_[index / chunk_slots][index % chunk_slots];
+  g = std::max(g, generation);
+}
+
+namespace {
+
+// Writes generations as snap_generations records (docs/wal-format.md): the
+// non-zero entries, in index order, as runs of at most snap_generations_max,
+// one record each. A gap of up to zeros_bridged_max entries without a
+// generation is written as zeros, which takes no more room than the record
+// a new run would start; a longer gap starts a new run, so a snapshot's size
+// follows the slots used, not the highest index.
+class GenerationWriter {
+ public:
+  GenerationWriter(wal::SnapshotWriter& w, wal::SnapGenerationsRec::Kind kind, std::uint32_t shard)
+      : w_(w), run_{kind, shard, 0, {}} {}
+
+  // The next entry: index above the last one's, generation non-zero. 0 or
+  // an errno.
+  int add(std::uint32_t index, std::uint32_t generation) {
+    HOTQ_DCHECK(generation != 0);
+    if (!run_.generations.empty()) {
+      const std::uint64_t end = std::uint64_t{run_.first_index} + run_.generations.size();
+      HOTQ_CHECK(index >= end);
+      const std::uint64_t zeros = index - end;
+      if (zeros <= zeros_bridged_max &&
+          run_.generations.size() + zeros < wal::snap_generations_max) {
+        run_.generations.insert(run_.generations.end(), static_cast<std::size_t>(zeros), 0u);
+        run_.generations.push_back(generation);
+        return 0;
+      }
+      if (int rc = flush(); rc != 0) return rc;
+    }
+    run_.first_index = index;
+    run_.generations.push_back(generation);
+    return 0;
+  }
+
+  // Writes the run so far, if any. 0 or an errno.
+  int flush() {
+    if (run_.generations.empty()) return 0;
+    body_.clear();
+    wal::encode(run_, &body_);
+    run_.generations.clear();
+    return w_.add(wal::RecordType::snap_generations, body_);
+  }
+
+ private:
+  // A record's framing and fixed fields: header, then kind, 3 zero bytes,
+  // shard, first_index and count (docs/wal-format.md).
+  static constexpr std::uint64_t run_start_bytes = wal::record_header_bytes + 16;
+  static constexpr std::uint64_t zeros_bridged_max = run_start_bytes / sizeof(std::uint32_t);
+  static_assert(zeros_bridged_max == 10, "docs/wal-format.md, snap_generations, says 10");
+
+  wal::SnapshotWriter& w_;
+  wal::SnapGenerationsRec run_;  // first_index and the entries so far
+  std::string body_;
+};
 
 }  // namespace
 
@@ -61,12 +137,9 @@ bool LogState::create_queue(std::uint32_t queue_id, std::string_view name,
 
 void LogState::saw_job(JobId id) {
   const SlotRef ref = slot_of(id);
-  const std::uint32_t shard = slot_shard(ref);
-  const std::uint32_t index = slot_index(ref);
+  const std::uint32_t shard = slot_shard(ref);  // < shards_max: 6 bits
   if (slot_generations.size() <= shard) slot_generations.resize(shard + 1);
-  std::vector<std::uint32_t>& gens = slot_generations[shard];
-  if (gens.size() <= index) gens.resize(index + 1);
-  gens[index] = std::max(gens[index], static_cast<std::uint32_t>(id >> 32));
+  slot_generations[shard].note(slot_index(ref), static_cast<std::uint32_t>(id >> 32));
 }
 
 void LogState::saw_queue(std::uint32_t queue_id) {
@@ -386,32 +459,26 @@ bool LogState::apply_snapshot(const wal::LogRecord& rec, std::string* error) {
 }
 
 int LogState::write(wal::SnapshotWriter& w, std::uint64_t wall_now_ns) const {
-  std::string body;
-  // Generations first, in records of at most snap_generations_max.
-  auto generations = [&](wal::SnapGenerationsRec::Kind kind, std::uint32_t shard,
-                         const std::vector<std::uint32_t>& gens) {
-    for (std::size_t at = 0; at < gens.size(); at += wal::snap_generations_max) {
-      const std::size_t n = std::min<std::size_t>(wal::snap_generations_max, gens.size() - at);
-      wal::SnapGenerationsRec r{kind, shard, static_cast<std::uint32_t>(at),
-                                {gens.begin() + static_cast<std::ptrdiff_t>(at),
-                                 gens.begin() + static_cast<std::ptrdiff_t>(at + n)}};
-      body.clear();
-      wal::encode(r, &body);
-      if (int rc = w.add(wal::RecordType::snap_generations, body); rc != 0) return rc;
+  // Generations first: queue indexes, then each shard's slots.
+  {
+    GenerationWriter out(w, wal::SnapGenerationsRec::Kind::queues, 0);
+    for (std::uint32_t index = 0; index < queue_generations.size(); ++index) {
+      if (queue_generations[index] == 0) continue;
+      if (int rc = out.add(index, queue_generations[index]); rc != 0) return rc;
     }
-    return 0;
-  };
-  if (!queue_generations.empty()) {
-    if (int rc = generations(wal::SnapGenerationsRec::Kind::queues, 0, queue_generations); rc != 0) {
-      return rc;
-    }
+    if (int rc = out.flush(); rc != 0) return rc;
   }
   for (std::uint32_t s = 0; s < slot_generations.size(); ++s) {
-    if (slot_generations[s].empty()) continue;
-    if (int rc = generations(wal::SnapGenerationsRec::Kind::slots, s, slot_generations[s]); rc != 0) {
-      return rc;
-    }
+    GenerationWriter out(w, wal::SnapGenerationsRec::Kind::slots, s);
+    int rc = 0;
+    slot_generations[s].for_each([&](std::uint32_t index, std::uint32_t generation) {
+      rc = out.add(index, generation);
+      return rc == 0;
+    });
+    if (rc == 0) rc = out.flush();
+    if (rc != 0) return rc;
   }
+  std::string body;
   for (const auto& [index, q] : queues) {
     body.clear();
     wal::encode_snapshot_queue(wal::QueueCreateRec{q.id, q.name, q.options}, q.paused, &body);

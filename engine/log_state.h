@@ -20,6 +20,8 @@
 #include <hotq/job.h>
 #include <hotq/options.h>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -32,6 +34,60 @@
 #include "wal/snapshot.h"
 
 namespace hotq::engine {
+
+// The generation of the last job each slot of one job-table shard held, by
+// slot index (< shard_jobs_max); 0 for a slot that never held one.
+//
+// Sparse, because the indexes come from the input: any log or snapshot
+// record may name a slot up to shard_jobs_max - 1 (checksums do not stop a
+// damaged or hostile file), and a table sized by the highest index named
+// would let one record demand 256 MiB per shard (found by fuzz_snapshot).
+// Slots are kept in chunks of chunk_slots, each allocated zeroed when a
+// non-zero generation is first noted in it, in a map by chunk number.
+//
+// Limit: memory is chunk_bytes (plus a map node) per distinct chunk the
+// input reaches, whatever the indexes. A chunk is reached by a job id (the
+// smallest carrier is a 16-byte publish target) or by a snap_generations
+// run (a record of at least 48 bytes reaches at most two chunks, plus one
+// per 4 KiB of entries), so at most 256 bytes per input byte; and at most
+// 256 MiB per shard, what a vector of all 2^26 slots takes. A shard used
+// densely up to n slots costs about 4n bytes, as a vector would. get() and
+// note() take O(log chunks); for_each visits each chunk held once.
+class GenerationTable {
+ public:
+  // A page of generations: small enough that naming one slot claims only
+  // 4 KiB, large enough that a dense table's map nodes stay ~1% of it.
+  static constexpr std::uint32_t chunk_slots = 1024;
+  static constexpr std::size_t chunk_bytes = chunk_slots * sizeof(std::uint32_t);
+  static_assert(shard_jobs_max % chunk_slots == 0);
+
+  // 0 when slot `index` never held a job.
+  std::uint32_t get(std::uint32_t index) const;
+  // Raises slot `index` to `generation` (keeps the larger). A 0 generation
+  // says nothing and allocates nothing.
+  void note(std::uint32_t index, std::uint32_t generation);
+
+  // Calls f(index, generation) for every slot with a non-zero generation,
+  // in index order, while f returns true; false when f stopped it.
+  template <typename F>
+  bool for_each(F&& f) const {
+    for (const auto& [number, chunk] : chunks_) {
+      for (std::uint32_t i = 0; i < chunk_slots; ++i) {
+        if (chunk[i] != 0 && !f(number * chunk_slots + i, chunk[i])) return false;
+      }
+    }
+    return true;
+  }
+
+  bool empty() const { return chunks_.empty(); }
+  std::size_t chunk_count() const { return chunks_.size(); }
+  // The chunks' bytes (each map node adds a few dozen).
+  std::size_t bytes() const { return chunks_.size() * chunk_bytes; }
+
+ private:
+  using Chunk = std::array<std::uint32_t, chunk_slots>;
+  std::map<std::uint32_t, Chunk> chunks_;  // by index / chunk_slots
+};
 
 class LogState {
  public:
@@ -74,7 +130,10 @@ class LogState {
   // slot index) and of the last queue each queue index held, dropped or not:
   // the engine restarts free slots and indexes past them, so no job id or
   // queue id is handed out twice across restarts. Kept by snapshots.
-  std::vector<std::vector<std::uint32_t>> slot_generations;
+  // Slots are sparse (GenerationTable: memory follows the slots named, not
+  // the highest index); queue indexes are < queues_max, so a dense vector of
+  // at most 16 KiB.
+  std::vector<GenerationTable> slot_generations;  // < shards_max of them
   std::vector<std::uint32_t> queue_generations;
 
   std::map<std::uint32_t, QueueState> queues;  // by queue index

@@ -40,9 +40,9 @@ namespace {
 constexpr std::size_t input_bytes_max = HOTQ_FUZZ_MAX_LEN;
 constexpr std::uint8_t flag_fix = 1;
 // The write-back check is skipped for states whose generation tables alone
-// exceed this many entries (a hostile snap_generations record can ask for
-// 2^26 per shard): the load itself is still checked, the write would only
-// repeat it at length.
+// hold more than this many entries (chunks of slots the input named: at most
+// a few per record, engine/log_state.h): the load itself is still checked,
+// the write would only repeat it at length.
 constexpr std::size_t write_back_generations_max = 1 << 20;
 
 void put_file(wal::MemFs& fs, const std::string& name, std::string& bytes) {
@@ -74,7 +74,9 @@ wal::RecoveryStatus load(wal::MemFs& fs, engine::LogState* state, wal::SnapshotI
 
 std::size_t generation_entries(const engine::LogState& s) {
   std::size_t n = s.queue_generations.size();
-  for (const std::vector<std::uint32_t>& g : s.slot_generations) n += g.size();
+  for (const engine::GenerationTable& g : s.slot_generations) {
+    n += g.chunk_count() * engine::GenerationTable::chunk_slots;
+  }
   return n;
 }
 
