@@ -17,28 +17,14 @@
 
 #include "engine/engine_impl.h"
 #include "tests/wal_test_fs.h"
+#include "wal/borrowed_fs.h"
 #include "wal/faulty_fs.h"
 #include "wal/mem_fs.h"
 
 namespace hotq {
 namespace {
 
-// Lends an Fs that outlives the engines opened on it (a restart).
-class BorrowedFs final : public wal::Fs {
- public:
-  explicit BorrowedFs(wal::Fs& fs) : fs_(fs) {}
-  int open(std::string_view n, wal::OpenMode m, std::unique_ptr<wal::File>* out) override {
-    return fs_.open(n, m, out);
-  }
-  int list(std::vector<std::string>* names) override { return fs_.list(names); }
-  int rename(std::string_view a, std::string_view b) override { return fs_.rename(a, b); }
-  int remove(std::string_view n) override { return fs_.remove(n); }
-  int sync_dir() override { return fs_.sync_dir(); }
-  const std::string& path() const override { return fs_.path(); }
-
- private:
-  wal::Fs& fs_;
-};
+using wal::BorrowedFs;
 
 class DurableEngine : public ::testing::Test {
  protected:

@@ -41,6 +41,7 @@
 
 #include "engine/engine_impl.h"
 #include "tools/crashtest/crashtest.h"
+#include "wal/borrowed_fs.h"
 #include "wal/faulty_fs.h"
 #include "wal/lossy_fs.h"
 #include "wal/mem_fs.h"
@@ -125,22 +126,7 @@ std::optional<WalBackend> backend_of(const std::string& name) {
   return std::nullopt;
 }
 
-// Lends an Fs that outlives the engines opened on it.
-class BorrowedFs final : public wal::Fs {
- public:
-  explicit BorrowedFs(wal::Fs& fs) : fs_(fs) {}
-  int open(std::string_view n, wal::OpenMode m, std::unique_ptr<wal::File>* out) override {
-    return fs_.open(n, m, out);
-  }
-  int list(std::vector<std::string>* names) override { return fs_.list(names); }
-  int rename(std::string_view a, std::string_view b) override { return fs_.rename(a, b); }
-  int remove(std::string_view n) override { return fs_.remove(n); }
-  int sync_dir() override { return fs_.sync_dir(); }
-  const std::string& path() const override { return fs_.path(); }
-
- private:
-  wal::Fs& fs_;
-};
+using wal::BorrowedFs;
 
 struct Totals {
   std::uint64_t rounds = 0;
@@ -423,6 +409,16 @@ Verdict reopen_and_verify(wal::Fs& fs, Model& model, std::mt19937_64& rng,
   return v;
 }
 
+void power_summary(const Totals& t, const Args& a) {
+  std::fprintf(stderr, "\n");
+  std::printf("hotq-crashtest power: %llu power cuts survived, %llu events, %llu job checks, %llu leases, "
+              "%llu dedup keys, %llu in flight; seed %llu\n",
+              static_cast<unsigned long long>(t.rounds), static_cast<unsigned long long>(t.events),
+              static_cast<unsigned long long>(t.jobs_checked), static_cast<unsigned long long>(t.leases_checked),
+              static_cast<unsigned long long>(t.dedup_checked), static_cast<unsigned long long>(t.in_flight),
+              static_cast<unsigned long long>(a.seed));
+}
+
 // The power campaign on a real directory: LossyFs over the posix layer
 // with the chosen back-end drops what was not synced at the cut.
 int run_power_posix(const Args& a) {
@@ -477,13 +473,7 @@ int run_power_posix(const Args& a) {
     if (report(v, a, "directory kept: " + dir, t)) return 1;
     progress("power cut", t, model);
   }
-  std::fprintf(stderr, "\n");
-  std::printf("hotq-crashtest power: %llu power cuts survived, %llu events, %llu job checks, %llu leases, "
-              "%llu dedup keys, %llu in flight; seed %llu\n",
-              static_cast<unsigned long long>(t.rounds), static_cast<unsigned long long>(t.events),
-              static_cast<unsigned long long>(t.jobs_checked), static_cast<unsigned long long>(t.leases_checked),
-              static_cast<unsigned long long>(t.dedup_checked), static_cast<unsigned long long>(t.in_flight),
-              static_cast<unsigned long long>(a.seed));
+  power_summary(t, a);
   if (own_dir) std::filesystem::remove_all(std::filesystem::path(dir).parent_path());
   return 0;
 }
@@ -515,13 +505,7 @@ int run_power(const Args& a) {
     if (report(v, a, "layer " + a.backend, t)) return 1;
     progress("power cut", t, model);
   }
-  std::fprintf(stderr, "\n");
-  std::printf("hotq-crashtest power: %llu power cuts survived, %llu events, %llu job checks, %llu leases, "
-              "%llu dedup keys, %llu in flight; seed %llu\n",
-              static_cast<unsigned long long>(t.rounds), static_cast<unsigned long long>(t.events),
-              static_cast<unsigned long long>(t.jobs_checked), static_cast<unsigned long long>(t.leases_checked),
-              static_cast<unsigned long long>(t.dedup_checked), static_cast<unsigned long long>(t.in_flight),
-              static_cast<unsigned long long>(a.seed));
+  power_summary(t, a);
   return 0;
 }
 
