@@ -37,12 +37,13 @@ mkdir -p "$artifacts" "$logs"
 #   -timeout=10          an input that runs 10 s is a hang: a seed runs in
 #                        well under 10 ms, and every loop in the readers is
 #                        bounded by the input's length.
-#   -malloc_limit_mb=512 one allocation above 512 MiB fails the run: inputs
+#   -malloc_limit_mb=128 one allocation above 128 MiB fails the run: inputs
 #                        are at most 160 KiB, and nothing a reader needs
-#                        grows faster than the input.
+#                        grows faster than the input (a slot index in a
+#                        record costs a 1,024-slot chunk, not a table).
 #   -rss_limit_mb=2048   the process as a whole (ASan's quarantine and shadow
 #                        included: a fuzzer idles at 0.5-0.7 GiB).
-limits=(-timeout=10 -malloc_limit_mb=512 -rss_limit_mb=2048)
+limits=(-timeout=10 -malloc_limit_mb=128 -rss_limit_mb=2048)
 failed=()
 found=0
 while read -r name bin max_len; do
@@ -51,9 +52,13 @@ while read -r name bin max_len; do
   mkdir -p "$corpus/$name"
   log="$logs/$name.log"
   echo "== fuzz_$name: ${seconds} s, -max_len=$max_len, corpus $corpus/$name"
+  # Past findings (fuzz/regressions/<name>/) are run with the corpus, as a second
+  # directory: libFuzzer adds new inputs to the first one only.
+  dirs=("$corpus/$name")
+  if [ -d "fuzz/regressions/$name" ]; then dirs+=("fuzz/regressions/$name"); fi
   rc=0
   "$bin" -max_total_time="$seconds" "${limits[@]}" -max_len="$max_len" -print_final_stats=1 \
-    -artifact_prefix="$artifacts/$name-" "$corpus/$name" >"$log" 2>&1 || rc=$?
+    -artifact_prefix="$artifacts/$name-" "${dirs[@]}" >"$log" 2>&1 || rc=$?
   grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
     "$log" | sed 's/^/   /' || true
   echo "   corpus now: $(find "$corpus/$name" -type f | wc -l) inputs"
