@@ -830,6 +830,9 @@ RunResult memory_run(const Options& o, Progress& progress) {
   if (!open_bed(o, o.jobs, &b, &r)) return r;
   Engine& e = *b.engine;
   const auto n = static_cast<double>(o.jobs);
+  // Give back what an earlier repetition freed, or its pages would be reused
+  // without showing in the resident set.
+  malloc_trim(0);
   const std::uint64_t rss0 = rss_bytes(), heap0 = heap_bytes();
   progress.set_phase("enqueueing");
   if (!fill(e, b.queue, o.jobs, o.payload_bytes, progress, &r)) return r;
