@@ -1,0 +1,394 @@
+// transport_bench — the engine's sharded, batched transport as a whole
+// (issue 7) against moodycamel::ConcurrentQueue, peers in the same binary and
+// the same run.
+//
+// What is measured: jobs per second from producer threads to consumer
+// threads.
+//   * hotq_Engine_payload{0,8}: an in-memory hotq::Engine (EngineOptions with
+//     no wal_dir, shards = 2), one queue (capacity_jobs_max 65536, one
+//     priority level, ordering sharded). A producer enqueues jobs with an
+//     empty or an 8-byte payload (the item's value); a consumer reserves
+//     them (a lease with a token, on the timing wheel) and acks each one.
+//     So one item is a whole job lifecycle: enqueue + reserve + ack, with
+//     the record allocation, the payload copy (a malloc even when empty:
+//     the payload header), the state changes, the per-shard counters and
+//     the latency histograms the engine always keeps.
+//     "single": enqueue / reserve / ack one job per call. "batch32":
+//     enqueue_batch / reserve_batch / ack_batch of up to 32.
+//   * moodycamel_ConcurrentQueue: 8-byte handles through enqueue_bulk /
+//     try_dequeue_bulk (single: enqueue / try_dequeue) with a producer token
+//     per producer and a consumer token per consumer; 65536 slots
+//     pre-allocated. It only moves the 8 bytes: nothing of a job's life.
+//   * hotq_MpmcRing: the engine's ring alone (engine/ring.h), 65536 slots,
+//     8-byte handles — the piece of the transport the peer is comparable
+//     to. bench/ring_bench.cc has the ring against every peer; it is here so
+//     that the gap engine vs ring is read off one run.
+//
+// Method (that of ring_bench.cc).
+//   * Threads(2) is 1 producer + 1 consumer, Threads(4) is 2 + 2 (four
+//     threads on two cores here). Even thread_index produces, odd consumes.
+//     Every thread handles iterations x batch items, so the items pushed
+//     equal the items popped and every run ends with the queue empty.
+//   * 1T, a reference: one thread pushes a batch (or one item) and pops it
+//     again. No other thread, nothing crosses cores: the work per item
+//     alone, to read the two-thread figures against.
+//   * Bounded on every side: the engine's queue holds at most 65536 jobs
+//     (enqueue says Code::full beyond, and the producer backs off); the ring
+//     has 65536 slots; moodycamel is unbounded (it may allocate instead of
+//     saying full), the peer's own caveat.
+//   * A call that finds the queue full or empty backs off the same way
+//     everywhere: a pause instruction, and a yield every 64 misses.
+//   * items/s counts each item once (consumers report it). Wall time
+//     (UseRealTime); Google Benchmark averages it over the threads.
+//   * Any outcome other than ok, full (producer) or empty (consumer) aborts
+//     the run: a miscounted transfer must not pass as a fast one.
+//
+// Run: build/release/bench/transport_bench --benchmark_min_time=0.5
+//        --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+#include <hotq/engine.h>
+
+// GCC 12 reports -Wnull-dereference and -Wstringop-overflow false positives
+// inside concurrentqueue.h once its code is inlined (the system-header
+// exemption does not cover inlined frames; see ring_bench.cc). Depending on
+// what GCC inlines, the reported function is the header's own out-of-line
+// copy, so the pragma covers the header's text rather than an adapter.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#pragma GCC diagnostic ignored "-Wstringop-overflow"
+#endif
+#include <concurrentqueue/concurrentqueue.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include "engine/ring.h"
+
+namespace hotq {
+namespace {
+
+constexpr std::size_t kQueueSlots = 65536;
+constexpr std::size_t kBatchMax = 32;
+constexpr int kSpinsBeforeYield = 64;  // as ring_bench and the engine's own back-off
+
+void cpu_pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// The same back-off for every implementation when it is full or empty.
+class Backoff {
+ public:
+  void operator()() noexcept {
+    if (++misses_ < kSpinsBeforeYield) {
+      cpu_pause();
+    } else {
+      misses_ = 0;
+      std::this_thread::yield();
+    }
+  }
+
+ private:
+  int misses_ = 0;
+};
+
+[[noreturn]] void unexpected(const char* call, Code c) {
+  std::fprintf(stderr, "transport_bench: %s returned %s\n", call, code_name(c));
+  std::abort();
+}
+
+// ------------------------------------------------------------ adapters
+// Each adapter: a shared Queue, a per-thread Producer and Consumer with
+// push/push_n and pop/pop_n that never block (push_n/pop_n may be partial).
+
+// The whole engine: an item is a job, from enqueue to ack.
+template <std::size_t kPayloadBytes>
+struct HotqEngine {
+  static_assert(kPayloadBytes == 0 || kPayloadBytes == sizeof(std::uint64_t));
+  static constexpr const char* kName =
+      kPayloadBytes == 0 ? "hotq_Engine_payload0" : "hotq_Engine_payload8";
+
+  struct Queue {
+    Queue() {
+      EngineOptions o;
+      o.shards = 2;  // wal_dir empty: in memory
+      if (Status s = Engine::open(o, &engine); !s.ok()) {
+        std::fprintf(stderr, "transport_bench: %s\n", s.to_string().c_str());
+        std::abort();
+      }
+      QueueOptions qo;
+      qo.capacity_jobs_max = kQueueSlots;
+      qo.priority_levels = 1;
+      qo.ordering = Ordering::sharded;
+      Result<QueueId> q = engine->create_queue("transport", qo);
+      if (!q.ok()) unexpected("create_queue", q.code());
+      id = q.value();
+    }
+    std::unique_ptr<Engine> engine;
+    QueueId id = 0;
+  };
+  // One engine for all runs of a variant; every run leaves it empty.
+  static Queue& queue() {
+    static Queue q;
+    return q;
+  }
+
+  struct Producer {
+    explicit Producer(Queue& q) : engine_(*q.engine), id_(q.id) {
+      for (std::size_t k = 0; k < kBatchMax; ++k) {
+        reqs_[k].payload = std::string_view(bytes_[k], kPayloadBytes);
+      }
+    }
+    Producer(const Producer&) = delete;  // reqs_ point into bytes_
+    Producer& operator=(const Producer&) = delete;
+    bool push(std::uint64_t v) {
+      std::memcpy(bytes_[0], &v, kPayloadBytes);
+      Result<JobId> r = engine_.enqueue(id_, reqs_[0]);
+      if (r.ok()) return true;
+      if (r.code() != Code::full) unexpected("enqueue", r.code());
+      return false;
+    }
+    std::size_t push_n(const std::uint64_t* v, std::size_t n) {
+      for (std::size_t k = 0; k < n; ++k) std::memcpy(bytes_[k], &v[k], kPayloadBytes);
+      const BatchResult r = engine_.enqueue_batch(id_, {reqs_, n}, {ids_, n});
+      if (r.code != Code::ok && r.code != Code::full) unexpected("enqueue_batch", r.code);
+      return r.count;
+    }
+    Engine& engine_;
+    QueueId id_;
+    char bytes_[kBatchMax][sizeof(std::uint64_t)] = {};
+    EnqueueRequest reqs_[kBatchMax];
+    JobId ids_[kBatchMax] = {};
+  };
+
+  struct Consumer {
+    explicit Consumer(Queue& q) : engine_(*q.engine), id_(q.id) {}
+    static std::uint64_t value_of(const ReservedJob& job) {
+      if constexpr (kPayloadBytes == 0) {
+        return job.id;
+      } else {
+        const std::string_view bytes = job.payload.view();
+        if (bytes.size() != kPayloadBytes) unexpected("reserve (payload size)", Code::internal);
+        std::uint64_t v = 0;
+        std::memcpy(&v, bytes.data(), kPayloadBytes);
+        return v;
+      }
+    }
+    bool pop(std::uint64_t& v) {
+      Result<ReservedJob> job = engine_.reserve(id_);
+      if (!job.ok()) {
+        if (job.code() != Code::empty) unexpected("reserve", job.code());
+        return false;
+      }
+      v = value_of(job.value());
+      if (Code c = engine_.ack(id_, job->lease()); c != Code::ok) unexpected("ack", c);
+      return true;
+    }
+    std::size_t pop_n(std::uint64_t* v, std::size_t n) {
+      const BatchResult r = engine_.reserve_batch(id_, {jobs_, n});
+      if (r.count == 0) {
+        if (r.code != Code::empty) unexpected("reserve_batch", r.code);
+        return 0;
+      }
+      for (std::uint32_t k = 0; k < r.count; ++k) {
+        v[k] = value_of(jobs_[k]);
+        leases_[k] = jobs_[k].lease();
+      }
+      if (engine_.ack_batch(id_, {leases_, r.count}, {codes_, r.count}) != r.count) {
+        std::uint32_t k = 0;
+        while (k + 1 < r.count && codes_[k] == Code::ok) ++k;
+        unexpected("ack_batch", codes_[k]);
+      }
+      return r.count;
+    }
+    Engine& engine_;
+    QueueId id_;
+    ReservedJob jobs_[kBatchMax];
+    Lease leases_[kBatchMax];
+    Code codes_[kBatchMax] = {};
+  };
+};
+
+// The engine's ring alone.
+struct HotqRing {
+  static constexpr const char* kName = "hotq_MpmcRing";
+  using Queue = engine::MpmcRing<std::uint64_t>;
+  static Queue& queue() {
+    static Queue q(kQueueSlots);
+    return q;
+  }
+  struct Producer {
+    explicit Producer(Queue& q) : q_(q) {}
+    bool push(std::uint64_t v) { return q_.try_push(v); }
+    std::size_t push_n(const std::uint64_t* v, std::size_t n) { return q_.try_push_n(v, n); }
+    Queue& q_;
+  };
+  struct Consumer {
+    explicit Consumer(Queue& q) : q_(q) {}
+    bool pop(std::uint64_t& v) { return q_.try_pop(v); }
+    std::size_t pop_n(std::uint64_t* v, std::size_t n) { return q_.try_pop_n(v, n); }
+    Queue& q_;
+  };
+};
+
+struct Moodycamel {
+  static constexpr const char* kName = "moodycamel_ConcurrentQueue";
+  using Queue = moodycamel::ConcurrentQueue<std::uint64_t>;
+  static Queue& queue() {
+    static Queue q(kQueueSlots, /*maxExplicitProducers=*/2, /*maxImplicitProducers=*/0);
+    return q;
+  }
+  struct Producer {
+    explicit Producer(Queue& q) : q_(q), token_(q) {}
+    bool push(std::uint64_t v) { return q_.enqueue(token_, v); }
+    std::size_t push_n(const std::uint64_t* v, std::size_t n) {
+      return q_.enqueue_bulk(token_, v, n) ? n : 0;
+    }
+    Queue& q_;
+    moodycamel::ProducerToken token_;
+  };
+  struct Consumer {
+    explicit Consumer(Queue& q) : q_(q), token_(q) {}
+    bool pop(std::uint64_t& v) { return q_.try_dequeue(token_, v); }
+    std::size_t pop_n(std::uint64_t* v, std::size_t n) { return q_.try_dequeue_bulk(token_, v, n); }
+    Queue& q_;
+    moodycamel::ConsumerToken token_;
+  };
+};
+
+// ------------------------------------------------------------ the benchmark
+
+template <class Impl, std::size_t kBatch>
+void produce(benchmark::State& state, typename Impl::Queue& q) {
+  typename Impl::Producer producer(q);
+  Backoff backoff;
+  std::uint64_t next = 1;
+  std::uint64_t buf[kBatch];
+  for (auto _ : state) {
+    if constexpr (kBatch == 1) {
+      while (!producer.push(next)) backoff();
+      ++next;
+    } else {
+      for (std::size_t k = 0; k < kBatch; ++k) buf[k] = next + k;
+      std::size_t done = 0;
+      while (done < kBatch) {
+        const std::size_t got = producer.push_n(buf + done, kBatch - done);
+        if (got == 0) backoff();
+        done += got;
+      }
+      next += kBatch;
+    }
+  }
+}
+
+template <class Impl, std::size_t kBatch>
+void consume(benchmark::State& state, typename Impl::Queue& q) {
+  typename Impl::Consumer consumer(q);
+  Backoff backoff;
+  std::uint64_t sum = 0;
+  std::uint64_t buf[kBatch];
+  for (auto _ : state) {
+    if constexpr (kBatch == 1) {
+      while (!consumer.pop(buf[0])) backoff();
+      sum += buf[0];
+    } else {
+      std::size_t done = 0;
+      while (done < kBatch) {
+        const std::size_t got = consumer.pop_n(buf + done, kBatch - done);
+        if (got == 0) backoff();
+        done += got;
+      }
+      for (std::size_t k = 0; k < kBatch; ++k) sum += buf[k];
+    }
+  }
+  benchmark::DoNotOptimize(sum);
+  // Only consumers count, so each item is counted once.
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kBatch));
+}
+
+// 1T: one thread pushes kBatch items, then pops them: the work per item
+// with no other thread and no cache line crossing cores.
+template <class Impl, std::size_t kBatch>
+void round_trip(benchmark::State& state, typename Impl::Queue& q) {
+  typename Impl::Producer producer(q);
+  typename Impl::Consumer consumer(q);
+  std::uint64_t next = 1;
+  std::uint64_t sum = 0;
+  std::uint64_t buf[kBatch];
+  for (auto _ : state) {
+    if constexpr (kBatch == 1) {
+      if (!producer.push(next++) || !consumer.pop(buf[0])) {
+        state.SkipWithError("1T: an item did not go through");
+        break;
+      }
+      sum += buf[0];
+    } else {
+      for (std::size_t k = 0; k < kBatch; ++k) buf[k] = next + k;
+      next += kBatch;
+      if (producer.push_n(buf, kBatch) != kBatch || consumer.pop_n(buf, kBatch) != kBatch) {
+        state.SkipWithError("1T: a batch did not go through");
+        break;
+      }
+      for (std::size_t k = 0; k < kBatch; ++k) sum += buf[k];
+    }
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kBatch));
+}
+
+template <class Impl, std::size_t kBatch>
+void BM_Transfer(benchmark::State& state) {
+  static_assert(kBatch <= kBatchMax);
+  auto& q = Impl::queue();  // shared by all threads of all runs; empty between runs
+  if (state.threads() == 1) {
+    round_trip<Impl, kBatch>(state, q);
+  } else if (state.thread_index() % 2 == 0) {
+    produce<Impl, kBatch>(state, q);
+  } else {
+    consume<Impl, kBatch>(state, q);
+  }
+}
+
+// Registers "<scenario>_<ops>/<impl>" with 1 thread (1T), 2 (1P1C) or 4 (2P2C).
+template <class Impl, std::size_t kBatch>
+void add(const char* scenario, int threads) {
+  std::string name = scenario;
+  name += kBatch == 1 ? "_single/" : "_batch32/";
+  name += Impl::kName;
+  benchmark::RegisterBenchmark(name.c_str(), &BM_Transfer<Impl, kBatch>)
+      ->Threads(threads)
+      ->UseRealTime();
+}
+
+template <std::size_t kBatch>
+void add_scenarios() {
+  for (const auto& [scenario, threads] :
+       {std::pair{"1T", 1}, std::pair{"1P1C", 2}, std::pair{"2P2C", 4}}) {
+    add<HotqEngine<0>, kBatch>(scenario, threads);
+    add<HotqEngine<8>, kBatch>(scenario, threads);
+    add<Moodycamel, kBatch>(scenario, threads);
+    add<HotqRing, kBatch>(scenario, threads);
+  }
+}
+
+const bool registered = [] {
+  add_scenarios<1>();
+  add_scenarios<32>();
+  return true;
+}();
+
+}  // namespace
+}  // namespace hotq
