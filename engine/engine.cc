@@ -1723,17 +1723,31 @@ Result<QueueCounts> Engine::Impl::counts(QueueId id) {
 }
 
 Result<QueueStats> Engine::Impl::stats(QueueId id) {
+  LatencyHistogram::Snapshot wait;
+  LatencyHistogram::Snapshot run;
+  return stats(id, &wait, &run);
+}
+
+Result<QueueStats> Engine::Impl::stats(QueueId id, LatencyHistogram::Snapshot* wait,
+                                       LatencyHistogram::Snapshot* run) {
+  HOTQ_CHECK(wait != nullptr && run != nullptr);
   Guard g(*this, id);
   if (!g.ok()) return g.code();
   const std::uint64_t now = now_ns();
   poll_timers(now, UINT64_MAX);
   QueueStats out;
-  LatencyHistogram::Snapshot wait;
-  LatencyHistogram::Snapshot run;
-  collect(g.queue(), now, out, wait, run);
-  out.wait = summarize(wait);
-  out.run = summarize(run);
+  *wait = LatencyHistogram::Snapshot();
+  *run = LatencyHistogram::Snapshot();
+  collect(g.queue(), now, out, *wait, *run);
+  out.wait = summarize(*wait);
+  out.run = summarize(*run);
   return out;
+}
+
+Result<QueueStats> EngineOpener::stats_histograms(Engine& engine, QueueId queue,
+                                                  engine::LatencyHistogram::Snapshot* wait,
+                                                  engine::LatencyHistogram::Snapshot* run) {
+  return engine.impl_->stats(queue, wait, run);
 }
 
 QueueStats Engine::Impl::engine_stats() {

@@ -292,6 +292,10 @@ class Engine::Impl {
   std::uint64_t run_timers();
   Result<QueueCounts> counts(QueueId queue);
   Result<QueueStats> stats(QueueId queue);
+  // stats() with the summed latency histograms copied out too (the
+  // Prometheus export re-buckets them; QueueStats has only percentiles).
+  Result<QueueStats> stats(QueueId queue, engine::LatencyHistogram::Snapshot* wait,
+                           engine::LatencyHistogram::Snapshot* run);
   QueueStats engine_stats();
   engine::RoomLedger room_ledger();
 
@@ -572,6 +576,13 @@ class EngineOpener {
   // The log-room ledger of a durable engine with no operation under way
   // (engine/log_credit.h), for tests.
   static engine::RoomLedger room_ledger(Engine& engine);
+
+  // Engine::stats() plus the queue's summed latency histograms (wait:
+  // enqueue to first reserve; run: reserve to ack), read in the same pass.
+  // For engine/prometheus.cc, which exports them as Prometheus histograms.
+  static Result<QueueStats> stats_histograms(Engine& engine, QueueId queue,
+                                             engine::LatencyHistogram::Snapshot* wait,
+                                             engine::LatencyHistogram::Snapshot* run);
 };
 
 }  // namespace hotq
