@@ -1,0 +1,913 @@
+// capi/hotq_c.cc — the C API (include/hotq/hotq.h) over hotq::Engine.
+//
+// Every exported function is noexcept at the boundary: its body runs inside
+// guard(), which turns std::bad_alloc into HOTQ_NO_MEMORY and any other
+// exception into HOTQ_INTERNAL (a C caller cannot unwind a C++ exception).
+// Arguments the C++ API would treat as programmer errors (HOTQ_CHECK aborts:
+// a short ids span, a NULL pointer) are checked here first and refused with
+// HOTQ_INVALID_ARGUMENT, so no C input can abort the process.
+// First: proves hotq.h stands alone as C++.
+#include <hotq/hotq.h>
+
+#include "capi/hotq_c_internal.h"
+
+#include <hotq/clock.h>
+#include <hotq/engine.h>
+#include <hotq/version.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using hotq::Code;
+
+// ---------------------------------------------------------------- codes
+
+// One case per hotq::Code and no default: -Wswitch (an error under
+// HOTQ_WERROR) fails the build when a Code is added without a C mirror.
+hotq_code to_c(Code code) noexcept {
+  switch (code) {
+    case Code::ok: return HOTQ_OK;
+    case Code::full: return HOTQ_FULL;
+    case Code::empty: return HOTQ_EMPTY;
+    case Code::timed_out: return HOTQ_TIMED_OUT;
+    case Code::too_large: return HOTQ_TOO_LARGE;
+    case Code::no_such_queue: return HOTQ_NO_SUCH_QUEUE;
+    case Code::closed: return HOTQ_CLOSED;
+    case Code::stale_lease: return HOTQ_STALE_LEASE;
+    case Code::duplicate: return HOTQ_DUPLICATE;
+    case Code::paused: return HOTQ_PAUSED;
+    case Code::rate_limited: return HOTQ_RATE_LIMITED;
+    case Code::no_such_job: return HOTQ_NO_SUCH_JOB;
+    case Code::leased_full: return HOTQ_LEASED_FULL;
+    case Code::dedup_full: return HOTQ_DEDUP_FULL;
+    case Code::invalid_argument: return HOTQ_INVALID_ARGUMENT;
+    case Code::already_exists: return HOTQ_ALREADY_EXISTS;
+    case Code::limit_exceeded: return HOTQ_LIMIT_EXCEEDED;
+    case Code::not_supported: return HOTQ_NOT_SUPPORTED;
+    case Code::io_error: return HOTQ_IO_ERROR;
+    case Code::no_space: return HOTQ_NO_SPACE;
+    case Code::corruption: return HOTQ_CORRUPTION;
+    case Code::locked: return HOTQ_LOCKED;
+    case Code::wal_failed: return HOTQ_WAL_FAILED;
+    case Code::internal: return HOTQ_INTERNAL;
+  }
+  return HOTQ_INTERNAL;
+}
+
+// The values are the same too (the C enum is documented as hotq::Code's).
+#define HOTQ_SAME_CODE(c_name, cxx_name) \
+  static_assert(static_cast<int>(c_name) == static_cast<int>(Code::cxx_name))
+HOTQ_SAME_CODE(HOTQ_OK, ok);
+HOTQ_SAME_CODE(HOTQ_FULL, full);
+HOTQ_SAME_CODE(HOTQ_EMPTY, empty);
+HOTQ_SAME_CODE(HOTQ_TIMED_OUT, timed_out);
+HOTQ_SAME_CODE(HOTQ_TOO_LARGE, too_large);
+HOTQ_SAME_CODE(HOTQ_NO_SUCH_QUEUE, no_such_queue);
+HOTQ_SAME_CODE(HOTQ_CLOSED, closed);
+HOTQ_SAME_CODE(HOTQ_STALE_LEASE, stale_lease);
+HOTQ_SAME_CODE(HOTQ_DUPLICATE, duplicate);
+HOTQ_SAME_CODE(HOTQ_PAUSED, paused);
+HOTQ_SAME_CODE(HOTQ_RATE_LIMITED, rate_limited);
+HOTQ_SAME_CODE(HOTQ_NO_SUCH_JOB, no_such_job);
+HOTQ_SAME_CODE(HOTQ_LEASED_FULL, leased_full);
+HOTQ_SAME_CODE(HOTQ_DEDUP_FULL, dedup_full);
+HOTQ_SAME_CODE(HOTQ_INVALID_ARGUMENT, invalid_argument);
+HOTQ_SAME_CODE(HOTQ_ALREADY_EXISTS, already_exists);
+HOTQ_SAME_CODE(HOTQ_LIMIT_EXCEEDED, limit_exceeded);
+HOTQ_SAME_CODE(HOTQ_NOT_SUPPORTED, not_supported);
+HOTQ_SAME_CODE(HOTQ_IO_ERROR, io_error);
+HOTQ_SAME_CODE(HOTQ_NO_SPACE, no_space);
+HOTQ_SAME_CODE(HOTQ_CORRUPTION, corruption);
+HOTQ_SAME_CODE(HOTQ_LOCKED, locked);
+HOTQ_SAME_CODE(HOTQ_WAL_FAILED, wal_failed);
+HOTQ_SAME_CODE(HOTQ_INTERNAL, internal);
+#undef HOTQ_SAME_CODE
+// C-only codes live above every hotq::Code group (hotq::Code is 8 bits and
+// its groups start at 0, 32 and 64).
+static_assert(HOTQ_NO_MEMORY > static_cast<int>(Code::internal));
+
+// The limits hotq.h repeats.
+static_assert(HOTQ_PRIORITY_LEVELS_MAX == hotq::priority_levels_max);
+static_assert(HOTQ_QUEUE_NAME_BYTES_MAX == hotq::queue_name_bytes_max);
+static_assert(HOTQ_QUEUES_MAX == hotq::queues_max);
+static_assert(HOTQ_BATCH_JOBS_MAX == hotq::batch_jobs_max);
+static_assert(HOTQ_DEDUP_KEY_BYTES_MAX == hotq::dedup_key_bytes_max);
+static_assert(HOTQ_ERROR_TEXT_BYTES_MAX == hotq::error_text_bytes_max);
+static_assert(HOTQ_DELAY_BACKOFF > hotq::delay_ms_max, "the sentinel is not a real delay");
+static_assert(static_cast<int>(HOTQ_DEAD_FAILED) == static_cast<int>(hotq::DeadReason::failed));
+static_assert(static_cast<int>(HOTQ_DEAD_ATTEMPTS_NACKED) ==
+              static_cast<int>(hotq::DeadReason::attempts_nacked));
+static_assert(static_cast<int>(HOTQ_DEAD_ATTEMPTS_EXPIRED) ==
+              static_cast<int>(hotq::DeadReason::attempts_expired));
+static_assert(sizeof(hotq_job_id) == sizeof(hotq::JobId));
+static_assert(sizeof(hotq_queue_id) == sizeof(hotq::QueueId));
+
+// hotq_job::ref_ is the storage of one hotq::Payload (a single counted
+// pointer): the C struct holds the reference without a heap allocation per
+// reserved job.
+static_assert(sizeof(hotq::Payload) == sizeof(void*));
+static_assert(alignof(hotq::Payload) <= alignof(void*));
+
+// The sizes of each struct's first release. A caller's struct_size below it
+// is not a hotq struct; when fields are added, these stay at the old sizeof.
+constexpr std::size_t engine_options_v1_bytes = sizeof(hotq_engine_options);
+constexpr std::size_t queue_options_v1_bytes = sizeof(hotq_queue_options);
+constexpr std::size_t queue_stats_v1_bytes = sizeof(hotq_queue_stats);
+
+// ---------------------------------------------------------------- guards
+
+// Copies msg into the caller's optional buffer, NUL-terminated, cut to fit.
+void put_error(char* err, std::size_t cap, std::string_view msg) noexcept {
+  if (err == nullptr || cap == 0) return;
+  const std::size_t n = msg.size() < cap - 1 ? msg.size() : cap - 1;
+  if (n != 0) std::memcpy(err, msg.data(), n);
+  err[n] = '\0';
+}
+
+// Runs body (returning hotq_code); no exception leaves it.
+template <class F>
+hotq_code guard(F&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return HOTQ_NO_MEMORY;
+  } catch (...) {
+    return HOTQ_INTERNAL;
+  }
+}
+
+// guard() for the functions with an error buffer: the exception's text too.
+template <class F>
+hotq_code guard_msg(char* err, std::size_t cap, F&& body) noexcept {
+  put_error(err, cap, "");
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    put_error(err, cap, "out of memory (std::bad_alloc)");
+    return HOTQ_NO_MEMORY;
+  } catch (const std::exception& e) {
+    put_error(err, cap, e.what());
+    return HOTQ_INTERNAL;
+  } catch (...) {
+    put_error(err, cap, "unknown C++ exception");
+    return HOTQ_INTERNAL;
+  }
+}
+
+// Reads a caller's options struct into out (which holds the defaults):
+// struct_size bytes of it, so a struct from an older header keeps the
+// defaults of the fields it lacks.
+template <class T>
+hotq_code read_sized(const T& in, std::size_t v1_bytes, T* out, char* err, std::size_t cap) {
+  if (in.struct_size < v1_bytes) {
+    put_error(err, cap, "struct_size is too small: fill the struct with its _init function");
+    return HOTQ_INVALID_ARGUMENT;
+  }
+  if (in.struct_size > sizeof(T)) {
+    put_error(err, cap, "struct_size is from a newer hotq.h than the library linked");
+    return HOTQ_NOT_SUPPORTED;
+  }
+  std::memcpy(static_cast<void*>(out), &in, in.struct_size);
+  return HOTQ_OK;
+}
+
+// ---------------------------------------------------------------- clock
+
+// Adapts the C clock callback to hotq::Clock.
+class CallbackClock final : public hotq::Clock {
+ public:
+  CallbackClock(std::uint64_t (*fn)(void*), void* user) noexcept : fn_(fn), user_(user) {}
+  std::uint64_t now_ns() const noexcept override { return fn_(user_); }
+
+ private:
+  std::uint64_t (*fn_)(void*);
+  void* user_;
+};
+
+}  // namespace
+
+// The opaque handle. The clocks are declared before the engine, so they are
+// destroyed after it: the engine (and its background threads) reads them
+// until it is gone.
+struct hotq_engine {
+  std::optional<CallbackClock> clock;
+  std::optional<CallbackClock> wall_clock;
+  std::unique_ptr<hotq::Engine> engine;
+};
+
+// For the C API's own tests (capi/hotq_c_internal.h).
+hotq_engine* hotq::capi::adopt_engine(std::unique_ptr<hotq::Engine> engine) {
+  auto h = std::make_unique<hotq_engine>();
+  h->engine = std::move(engine);
+  return h.release();
+}
+
+hotq_code hotq::capi::run_guarded(const std::function<hotq_code()>& body) noexcept {
+  return guard(body);
+}
+
+namespace {
+
+hotq::Lease to_lease(const hotq_lease& l) noexcept { return {l.job, l.token, l.reserved_ns}; }
+
+// Holds a reserved job in the caller's struct: the payload reference moves
+// into ref_'s storage (see the static_assert above).
+void fill_job(hotq::ReservedJob& rj, hotq_job* out) noexcept {
+  out->id = rj.id;
+  out->token = rj.token;
+  out->reserved_ns = rj.reserved_ns;
+  out->lease_deadline_ns = rj.lease_deadline_ns;
+  out->attempt = rj.attempt;
+  out->priority = rj.priority;
+  out->payload = rj.payload.data();
+  out->payload_bytes = rj.payload.size();
+  ::new (static_cast<void*>(&out->ref_)) hotq::Payload(std::move(rj.payload));
+}
+
+void zero_job(hotq_job* out) noexcept { *out = hotq_job{}; }
+
+// Converts and checks what the C++ API would take as a precondition.
+hotq_code to_request(const hotq_enqueue_request& in, hotq::EnqueueRequest* out) noexcept {
+  if ((in.payload == nullptr && in.payload_bytes != 0) ||
+      (in.dedup_key == nullptr && in.dedup_key_bytes != 0) || in.priority > UINT8_MAX) {
+    return HOTQ_INVALID_ARGUMENT;
+  }
+  out->payload = std::string_view(static_cast<const char*>(in.payload), in.payload_bytes);
+  out->dedup_key = std::string_view(static_cast<const char*>(in.dedup_key), in.dedup_key_bytes);
+  out->priority = static_cast<std::uint8_t>(in.priority);
+  out->delay_ms = in.delay_ms;
+  out->lease_ms = in.lease_ms;
+  out->attempts_max = in.attempts_max;
+  return HOTQ_OK;
+}
+
+hotq_code to_text(const char* text, std::size_t bytes, std::string_view* out) noexcept {
+  if (text == nullptr && bytes != 0) return HOTQ_INVALID_ARGUMENT;
+  *out = std::string_view(text, bytes);
+  return HOTQ_OK;
+}
+
+// Calls done once with the ticket's fate. The lambda (a function pointer
+// and a user pointer, trivially copyable) fits std::function's small
+// buffer: no allocation. If registering still fails (no memory for the
+// completion entry, no thread for the completion loop), the change is
+// already made and the callback still owed: wait for the disk here.
+void notify_durable(hotq::Engine& e, hotq::Ticket ticket, hotq_durable_fn done,
+                    void* user) noexcept {
+  if (done == nullptr) return;
+  try {
+    e.on_durable(ticket, [done, user](Code c) { done(user, to_c(c)); });
+    return;
+  } catch (...) {
+  }
+  hotq_code c = HOTQ_INTERNAL;
+  try {
+    c = to_c(e.wait_durable(ticket));
+  } catch (...) {
+  }
+  done(user, c);
+}
+
+hotq_code do_enqueue_batch(hotq_engine* engine, hotq_queue_id queue,
+                           const hotq_enqueue_request* requests, std::size_t count,
+                           hotq_job_id* ids, hotq_code* codes, std::size_t* done,
+                           hotq::Ticket* ticket) {
+  if (done != nullptr) *done = 0;
+  if (engine == nullptr || done == nullptr || count > HOTQ_BATCH_JOBS_MAX ||
+      (count != 0 && (requests == nullptr || ids == nullptr))) {
+    return HOTQ_INVALID_ARGUMENT;
+  }
+  // One allocation per batch call, small next to the batch's work; no
+  // per-thread scratch that an async callback could re-enter.
+  std::vector<hotq::EnqueueRequest> reqs(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (hotq_code c = to_request(requests[i], &reqs[i]); c != HOTQ_OK) return c;
+  }
+  std::vector<Code> cxx_codes(count, Code::ok);
+  const std::span<hotq::JobId> id_span(ids, count);
+  hotq::BatchResult r = ticket != nullptr
+                            ? engine->engine->enqueue_batch_async(queue, reqs, id_span,
+                                                                  cxx_codes, ticket)
+                            : engine->engine->enqueue_batch(queue, reqs, id_span, cxx_codes);
+  *done = r.count;
+  if (codes != nullptr) {
+    for (std::size_t i = 0; i < r.count; ++i) codes[i] = to_c(cxx_codes[i]);
+  }
+  return to_c(r.code);
+}
+
+hotq_code do_reserve_batch(hotq_engine* engine, hotq_queue_id queue, std::uint64_t lease_ms,
+                           hotq_job* jobs, std::size_t capacity, std::size_t* count,
+                           std::optional<std::uint64_t> timeout_ms) {
+  if (count != nullptr) *count = 0;
+  if (engine == nullptr || jobs == nullptr || count == nullptr || capacity == 0 ||
+      capacity > HOTQ_BATCH_JOBS_MAX) {
+    return HOTQ_INVALID_ARGUMENT;
+  }
+  for (std::size_t i = 0; i < capacity; ++i) zero_job(&jobs[i]);  // also if the vector throws
+  std::vector<hotq::ReservedJob> got(capacity);
+  hotq::BatchResult r =
+      timeout_ms ? engine->engine->reserve_batch_wait(queue, got, *timeout_ms, lease_ms)
+                 : engine->engine->reserve_batch(queue, got, lease_ms);
+  for (std::size_t i = 0; i < r.count; ++i) fill_job(got[i], &jobs[i]);
+  *count = r.count;
+  return r.count != 0 ? HOTQ_OK : to_c(r.code);
+}
+
+hotq_code do_ack_batch(hotq_engine* engine, hotq_queue_id queue, const hotq_lease* leases,
+                       std::size_t count, hotq_code* results, std::size_t* acked,
+                       hotq::Ticket* ticket) {
+  if (acked != nullptr) *acked = 0;
+  if (engine == nullptr || count > HOTQ_BATCH_JOBS_MAX ||
+      (count != 0 && (leases == nullptr || results == nullptr))) {
+    return HOTQ_INVALID_ARGUMENT;
+  }
+  std::vector<hotq::Lease> ls(count);
+  for (std::size_t i = 0; i < count; ++i) ls[i] = to_lease(leases[i]);
+  std::vector<Code> cxx_results(count, Code::ok);
+  const std::uint32_t n = ticket != nullptr
+                              ? engine->engine->ack_batch_async(queue, ls, cxx_results, ticket)
+                              : engine->engine->ack_batch(queue, ls, cxx_results);
+  if (acked != nullptr) *acked = n;
+  hotq_code first = HOTQ_OK;
+  for (std::size_t i = 0; i < count; ++i) {
+    results[i] = to_c(cxx_results[i]);
+    if (first == HOTQ_OK) first = results[i];
+  }
+  return first;
+}
+
+void fill_stats(const hotq::QueueStats& s, hotq_queue_stats* out) noexcept {
+  const std::uint32_t size = out->struct_size;
+  hotq_queue_stats c{};
+  c.struct_size = size;
+  const hotq::QueueCounts& k = s.counts;
+  c.delayed = k.delayed;
+  c.ready = k.ready;
+  for (std::uint32_t i = 0; i < hotq::priority_levels_max; ++i) {
+    c.ready_by_priority[i] = k.ready_by_priority[i];
+  }
+  c.leased = k.leased;
+  c.dead = k.dead;
+  c.enqueued = k.enqueued;
+  c.completed = k.completed;
+  c.retried = k.retried;
+  c.failed = k.failed;
+  c.expired = k.expired;
+  c.dead_lettered = k.dead_lettered;
+  c.redriven = k.redriven;
+  c.rejected_full = k.rejected_full;
+  c.rate_limited = k.rate_limited;
+  c.dedup_hits = k.dedup_hits;
+  c.cancelled = k.cancelled;
+  c.purged = k.purged;
+  c.oldest_ready_age_ns = s.oldest_ready_age_ns;
+  const auto lat = [](const hotq::LatencySummary& l) {
+    return hotq_latency{l.count, l.p50_ns, l.p99_ns, l.p999_ns, l.max_ns};
+  };
+  c.wait = lat(s.wait);
+  c.run = lat(s.run);
+  // A caller's struct from a newer header: what this library does not know
+  // is zeroed (checked: size >= v1 bytes before we get here).
+  const std::size_t mine = size < sizeof c ? size : sizeof c;
+  std::memcpy(static_cast<void*>(out), &c, mine);
+  if (size > sizeof c) std::memset(reinterpret_cast<char*>(out) + sizeof c, 0, size - sizeof c);
+}
+
+// What hotq_dead_list hands out: the public struct plus what its pointers
+// point into. items point into letters (error strings, payloads).
+struct DeadLettersHolder {
+  hotq_dead_letters pub{};
+  std::vector<hotq::DeadLetter> letters;
+  std::vector<hotq_dead_letter> items;
+};
+
+}  // namespace
+
+// ================================================================ the API
+
+extern "C" {
+
+const char* hotq_code_name(int code) {
+  if (code == HOTQ_NO_MEMORY) return "no_memory";
+  // Any value of hotq::Code's 8-bit underlying type is a valid Code object;
+  // code_name() answers "unknown_code" for those that are no enumerator.
+  if (code < 0 || code > UINT8_MAX) return "unknown_code";
+  return hotq::code_name(static_cast<Code>(code));
+}
+
+const char* hotq_version(void) { return hotq::version(); }
+
+// ---------------------------------------------------------------- engines
+
+void hotq_engine_options_init(hotq_engine_options* o) {
+  if (o == nullptr) return;
+  const hotq::EngineOptions d;  // the C++ defaults, so the two never drift
+  *o = hotq_engine_options{};
+  o->struct_size = sizeof(hotq_engine_options);
+  o->shards = d.shards;
+  o->timer_tick_ns = d.timer_tick_ns;
+  o->seed = d.seed;
+  o->wal_dir = nullptr;
+  o->durability = static_cast<std::uint32_t>(d.durability);
+  o->wal_backend = static_cast<std::uint32_t>(d.wal_backend);
+  o->wal_interval_ms = d.wal_interval_ms;
+  o->wal_segment_bytes = d.wal_segment_bytes;
+  o->wal_snapshot_log_bytes = d.wal_snapshot_log_bytes;
+  o->wal_snapshot_interval_ms = d.wal_snapshot_interval_ms;
+  o->now_ns = nullptr;
+  o->wall_now_ns = nullptr;
+  o->clock_user = nullptr;
+}
+
+hotq_code hotq_engine_open(const hotq_engine_options* o, hotq_engine** engine, char* err,
+                           size_t err_cap) {
+  return guard_msg(err, err_cap, [&]() -> hotq_code {
+    if (engine == nullptr) {
+      put_error(err, err_cap, "hotq_engine_open: engine (the out pointer) is NULL");
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    *engine = nullptr;
+    hotq_engine_options in;
+    hotq_engine_options_init(&in);
+    if (o != nullptr) {
+      if (hotq_code c = read_sized(*o, engine_options_v1_bytes, &in, err, err_cap);
+          c != HOTQ_OK) {
+        return c;
+      }
+    }
+    if (in.durability > HOTQ_DURABILITY_INTERVAL) {
+      put_error(err, err_cap, "hotq_engine_options.durability is not a hotq_durability");
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    if (in.wal_backend > HOTQ_WAL_BACKEND_PWRITEV) {
+      put_error(err, err_cap, "hotq_engine_options.wal_backend is not a hotq_wal_backend");
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    auto h = std::make_unique<hotq_engine>();
+    hotq::EngineOptions eo;
+    eo.shards = in.shards;
+    eo.timer_tick_ns = in.timer_tick_ns;
+    eo.seed = in.seed;
+    if (in.wal_dir != nullptr) eo.wal_dir = in.wal_dir;
+    eo.durability = static_cast<hotq::Durability>(in.durability);
+    eo.wal_backend = static_cast<hotq::WalBackend>(in.wal_backend);
+    eo.wal_interval_ms = in.wal_interval_ms;
+    eo.wal_segment_bytes = in.wal_segment_bytes;
+    eo.wal_snapshot_log_bytes = in.wal_snapshot_log_bytes;
+    eo.wal_snapshot_interval_ms = in.wal_snapshot_interval_ms;
+    if (in.now_ns != nullptr) {
+      h->clock.emplace(in.now_ns, in.clock_user);
+      eo.clock = &*h->clock;
+    }
+    if (in.wall_now_ns != nullptr) {
+      h->wall_clock.emplace(in.wall_now_ns, in.clock_user);
+      eo.wall_clock = &*h->wall_clock;
+    }
+    hotq::Status s = hotq::Engine::open(eo, &h->engine);
+    if (!s.ok()) {
+      put_error(err, err_cap, s.message().empty() ? hotq::code_name(s.code()) : s.message());
+      return to_c(s.code());
+    }
+    *engine = h.release();
+    return HOTQ_OK;
+  });
+}
+
+void hotq_engine_close(hotq_engine* engine) {
+  if (engine == nullptr) return;
+  (void)guard([&] {
+    engine->engine->close();
+    return HOTQ_OK;
+  });
+}
+
+void hotq_engine_free(hotq_engine* engine) {
+  if (engine == nullptr) return;
+  (void)guard([&] {
+    engine->engine->close();
+    engine->engine.reset();
+    return HOTQ_OK;
+  });
+  delete engine;
+}
+
+const char* hotq_engine_open_report(const hotq_engine* engine) {
+  if (engine == nullptr) return "";
+  return engine->engine->open_report().c_str();
+}
+
+hotq_code hotq_engine_snapshot(hotq_engine* engine, char* err, size_t err_cap) {
+  return guard_msg(err, err_cap, [&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Status s = engine->engine->snapshot();
+    if (!s.ok()) put_error(err, err_cap, s.message());
+    return to_c(s.code());
+  });
+}
+
+hotq_code hotq_run_timers(hotq_engine* engine, uint64_t* fired) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    const std::uint64_t n = engine->engine->run_timers();
+    if (fired != nullptr) *fired = n;
+    return HOTQ_OK;
+  });
+}
+
+// ---------------------------------------------------------------- queues
+
+void hotq_queue_options_init(hotq_queue_options* o) {
+  if (o == nullptr) return;
+  const hotq::QueueOptions d;
+  *o = hotq_queue_options{};
+  o->struct_size = sizeof(hotq_queue_options);
+  o->priority_levels = d.priority_levels;
+  o->capacity_jobs_max = d.capacity_jobs_max;
+  o->lease_ms_default = d.lease_ms_default;
+  o->attempts_max = d.attempts_max;
+  o->payload_bytes_max = d.payload_bytes_max;
+  o->backoff_kind = d.backoff.kind == hotq::Backoff::Kind::fixed ? HOTQ_BACKOFF_FIXED
+                                                                  : HOTQ_BACKOFF_EXPONENTIAL;
+  o->backoff_jitter_percent = d.backoff.jitter_percent;
+  o->backoff_base_ms = d.backoff.base_ms;
+  o->backoff_cap_ms = d.backoff.cap_ms;
+  o->ordering = static_cast<std::uint32_t>(d.ordering);
+  o->expiry_counts_as_attempt = d.expiry_counts_as_attempt;
+  o->durable_delivery = d.durable_delivery;
+  o->leased_max = d.leased_max;
+  o->rate_tokens_per_interval = d.rate_limit.tokens_per_interval;
+  o->rate_interval_ms = d.rate_limit.interval_ms;
+  o->rate_burst_tokens = d.rate_limit.burst_tokens;
+  o->dedup_window_ms = d.dedup_window_ms;
+  o->dedup_keys_max = d.dedup_keys_max;
+}
+
+hotq_code hotq_queue_create(hotq_engine* engine, const char* name, const hotq_queue_options* o,
+                            hotq_queue_id* id) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || name == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq_queue_options in;
+    hotq_queue_options_init(&in);
+    if (o != nullptr) {
+      if (hotq_code c = read_sized(*o, queue_options_v1_bytes, &in, nullptr, 0);
+          c != HOTQ_OK) {
+        return c;
+      }
+    }
+    if (in.backoff_kind > HOTQ_BACKOFF_EXPONENTIAL || in.ordering > HOTQ_ORDERING_FIFO) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    hotq::QueueOptions qo;
+    qo.capacity_jobs_max = in.capacity_jobs_max;
+    qo.priority_levels = in.priority_levels;
+    qo.lease_ms_default = in.lease_ms_default;
+    qo.attempts_max = in.attempts_max;
+    qo.backoff.kind = in.backoff_kind == HOTQ_BACKOFF_FIXED ? hotq::Backoff::Kind::fixed
+                                                            : hotq::Backoff::Kind::exponential;
+    qo.backoff.base_ms = in.backoff_base_ms;
+    qo.backoff.cap_ms = in.backoff_cap_ms;
+    qo.backoff.jitter_percent = in.backoff_jitter_percent;
+    qo.payload_bytes_max = in.payload_bytes_max;
+    qo.expiry_counts_as_attempt = in.expiry_counts_as_attempt;
+    qo.ordering = in.ordering == HOTQ_ORDERING_FIFO ? hotq::Ordering::fifo
+                                                    : hotq::Ordering::sharded;
+    qo.leased_max = in.leased_max;
+    qo.rate_limit.tokens_per_interval = in.rate_tokens_per_interval;
+    qo.rate_limit.interval_ms = in.rate_interval_ms;
+    qo.rate_limit.burst_tokens = in.rate_burst_tokens;
+    qo.dedup_window_ms = in.dedup_window_ms;
+    qo.dedup_keys_max = in.dedup_keys_max;
+    qo.durable_delivery = in.durable_delivery;
+    hotq::Result<hotq::QueueId> r = engine->engine->create_queue(name, qo);
+    if (r.ok() && id != nullptr) *id = r.value();
+    return to_c(r.code());
+  });
+}
+
+hotq_code hotq_queue_find(hotq_engine* engine, const char* name, hotq_queue_id* id) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || name == nullptr || id == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Result<hotq::QueueId> r = engine->engine->find_queue(name);
+    if (r.ok()) *id = r.value();
+    return to_c(r.code());
+  });
+}
+
+hotq_code hotq_queue_drop(hotq_engine* engine, hotq_queue_id queue) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->drop_queue(queue));
+  });
+}
+
+hotq_code hotq_queue_pause(hotq_engine* engine, hotq_queue_id queue) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->pause(queue));
+  });
+}
+
+hotq_code hotq_queue_resume(hotq_engine* engine, hotq_queue_id queue) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->resume(queue));
+  });
+}
+
+// ---------------------------------------------------------------- enqueue
+
+hotq_code hotq_enqueue(hotq_engine* engine, hotq_queue_id queue,
+                       const hotq_enqueue_request* request, hotq_job_id* id) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || request == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::EnqueueRequest r;
+    if (hotq_code c = to_request(*request, &r); c != HOTQ_OK) return c;
+    hotq::Result<hotq::JobId> res = engine->engine->enqueue(queue, r);
+    if (res.has_value() && id != nullptr) *id = res.value();
+    return to_c(res.code());
+  });
+}
+
+hotq_code hotq_enqueue_wait(hotq_engine* engine, hotq_queue_id queue,
+                            const hotq_enqueue_request* request, uint64_t timeout_ms,
+                            hotq_job_id* id) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || request == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::EnqueueRequest r;
+    if (hotq_code c = to_request(*request, &r); c != HOTQ_OK) return c;
+    hotq::Result<hotq::JobId> res = engine->engine->enqueue_wait(queue, r, timeout_ms);
+    if (res.has_value() && id != nullptr) *id = res.value();
+    return to_c(res.code());
+  });
+}
+
+hotq_code hotq_enqueue_batch(hotq_engine* engine, hotq_queue_id queue,
+                             const hotq_enqueue_request* requests, size_t count, hotq_job_id* ids,
+                             hotq_code* codes, size_t* done) {
+  return guard([&] {
+    return do_enqueue_batch(engine, queue, requests, count, ids, codes, done, nullptr);
+  });
+}
+
+hotq_code hotq_enqueue_async(hotq_engine* engine, hotq_queue_id queue,
+                             const hotq_enqueue_request* request, hotq_job_id* id,
+                             hotq_durable_fn done, void* user) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || request == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::EnqueueRequest r;
+    if (hotq_code c = to_request(*request, &r); c != HOTQ_OK) return c;
+    hotq::Ticket ticket;
+    hotq::Result<hotq::JobId> res = engine->engine->enqueue_async(queue, r, &ticket);
+    if (res.has_value() && id != nullptr) *id = res.value();
+    // Nothing below may throw: from here on the callback is owed.
+    if (res.has_value()) notify_durable(*engine->engine, ticket, done, user);
+    return to_c(res.code());
+  });
+}
+
+hotq_code hotq_enqueue_batch_async(hotq_engine* engine, hotq_queue_id queue,
+                                   const hotq_enqueue_request* requests, size_t count,
+                                   hotq_job_id* ids, hotq_code* codes, size_t* done_count,
+                                   hotq_durable_fn done, void* user) {
+  return guard([&]() -> hotq_code {
+    hotq::Ticket ticket;
+    const hotq_code c =
+        do_enqueue_batch(engine, queue, requests, count, ids, codes, done_count, &ticket);
+    if (done_count != nullptr && *done_count != 0) {
+      notify_durable(*engine->engine, ticket, done, user);
+    }
+    return c;
+  });
+}
+
+// ---------------------------------------------------------------- reserve
+
+hotq_lease hotq_job_lease(const hotq_job* job) {
+  if (job == nullptr) return hotq_lease{};
+  return hotq_lease{job->id, job->token, job->reserved_ns};
+}
+
+void hotq_job_release(hotq_job* job) {
+  if (job == nullptr || job->ref_ == nullptr) return;
+  std::launder(reinterpret_cast<hotq::Payload*>(&job->ref_))->~Payload();
+  job->ref_ = nullptr;
+  job->payload = nullptr;
+  job->payload_bytes = 0;
+}
+
+hotq_code hotq_reserve(hotq_engine* engine, hotq_queue_id queue, uint64_t lease_ms,
+                       hotq_job* job) {
+  if (job != nullptr) zero_job(job);
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || job == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Result<hotq::ReservedJob> r = engine->engine->reserve(queue, lease_ms);
+    if (r.ok()) fill_job(r.value(), job);
+    return to_c(r.code());
+  });
+}
+
+hotq_code hotq_reserve_wait(hotq_engine* engine, hotq_queue_id queue, uint64_t timeout_ms,
+                            uint64_t lease_ms, hotq_job* job) {
+  if (job != nullptr) zero_job(job);
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || job == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Result<hotq::ReservedJob> r = engine->engine->reserve_wait(queue, timeout_ms, lease_ms);
+    if (r.ok()) fill_job(r.value(), job);
+    return to_c(r.code());
+  });
+}
+
+hotq_code hotq_reserve_batch(hotq_engine* engine, hotq_queue_id queue, uint64_t lease_ms,
+                             hotq_job* jobs, size_t capacity, size_t* count) {
+  return guard([&] {
+    return do_reserve_batch(engine, queue, lease_ms, jobs, capacity, count, std::nullopt);
+  });
+}
+
+hotq_code hotq_reserve_batch_wait(hotq_engine* engine, hotq_queue_id queue, uint64_t timeout_ms,
+                                  uint64_t lease_ms, hotq_job* jobs, size_t capacity,
+                                  size_t* count) {
+  return guard([&] {
+    return do_reserve_batch(engine, queue, lease_ms, jobs, capacity, count, timeout_ms);
+  });
+}
+
+// ---------------------------------------------------------------- settle
+
+hotq_code hotq_ack(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->ack(queue, to_lease(lease)));
+  });
+}
+
+hotq_code hotq_ack_batch(hotq_engine* engine, hotq_queue_id queue, const hotq_lease* leases,
+                         size_t count, hotq_code* results, size_t* acked) {
+  return guard(
+      [&] { return do_ack_batch(engine, queue, leases, count, results, acked, nullptr); });
+}
+
+hotq_code hotq_nack(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                    uint64_t delay_ms, const char* error, size_t error_bytes) {
+  return guard([&]() -> hotq_code {
+    std::string_view text;
+    if (engine == nullptr || to_text(error, error_bytes, &text) != HOTQ_OK) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    std::optional<std::uint64_t> delay;
+    if (delay_ms != HOTQ_DELAY_BACKOFF) delay = delay_ms;
+    return to_c(engine->engine->nack(queue, to_lease(lease), delay, text));
+  });
+}
+
+hotq_code hotq_fail(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                    const char* error, size_t error_bytes) {
+  return guard([&]() -> hotq_code {
+    std::string_view text;
+    if (engine == nullptr || to_text(error, error_bytes, &text) != HOTQ_OK) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    return to_c(engine->engine->fail(queue, to_lease(lease), text));
+  });
+}
+
+hotq_code hotq_extend(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                      uint64_t lease_ms) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->extend(queue, to_lease(lease), lease_ms));
+  });
+}
+
+hotq_code hotq_ack_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                         hotq_durable_fn done, void* user) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Ticket ticket;
+    const Code c = engine->engine->ack_async(queue, to_lease(lease), &ticket);
+    if (c == Code::ok) notify_durable(*engine->engine, ticket, done, user);
+    return to_c(c);
+  });
+}
+
+hotq_code hotq_ack_batch_async(hotq_engine* engine, hotq_queue_id queue,
+                               const hotq_lease* leases, size_t count, hotq_code* results,
+                               size_t* acked, hotq_durable_fn done, void* user) {
+  return guard([&]() -> hotq_code {
+    hotq::Ticket ticket;
+    std::size_t n = 0;
+    const hotq_code c = do_ack_batch(engine, queue, leases, count, results, &n, &ticket);
+    if (acked != nullptr) *acked = n;
+    if (n != 0) notify_durable(*engine->engine, ticket, done, user);
+    return c;
+  });
+}
+
+// ---------------------------------------------------------------- dead letters
+
+const char* hotq_dead_reason_name(uint32_t reason) {
+  if (reason > UINT8_MAX) return "unknown_reason";
+  return hotq::dead_reason_name(static_cast<hotq::DeadReason>(reason));
+}
+
+hotq_code hotq_dead_list(hotq_engine* engine, hotq_queue_id queue, hotq_job_id after_id,
+                         size_t limit, hotq_dead_letters** list) {
+  if (list != nullptr) *list = nullptr;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || list == nullptr || limit == 0) return HOTQ_INVALID_ARGUMENT;
+    hotq::Result<std::vector<hotq::DeadLetter>> r =
+        engine->engine->list_dead(queue, after_id, limit);
+    if (!r.ok()) return to_c(r.code());
+    auto h = std::make_unique<DeadLettersHolder>();
+    h->letters = std::move(r).value();
+    h->items.reserve(h->letters.size());
+    for (const hotq::DeadLetter& d : h->letters) {
+      hotq_dead_letter c{};
+      c.id = d.id;
+      c.attempts = d.attempts;
+      c.priority = d.priority;
+      c.reason = static_cast<std::uint32_t>(d.reason);
+      c.enqueued_ns = d.enqueued_ns;
+      c.dead_ns = d.dead_ns;
+      c.error = d.error.c_str();
+      c.error_bytes = d.error.size();
+      c.payload = d.payload.data();
+      c.payload_bytes = d.payload.size();
+      h->items.push_back(c);  // no reallocation: reserved above
+    }
+    h->pub.count = h->items.size();
+    h->pub.items = h->items.data();
+    h->pub.internal_ = h.get();
+    *list = &h.release()->pub;
+    return HOTQ_OK;
+  });
+}
+
+void hotq_dead_letters_release(hotq_dead_letters* list) {
+  if (list == nullptr) return;
+  delete static_cast<DeadLettersHolder*>(list->internal_);
+}
+
+hotq_code hotq_redrive(hotq_engine* engine, hotq_queue_id queue, uint64_t max_jobs,
+                       uint64_t* redriven) {
+  if (redriven != nullptr) *redriven = 0;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Result<std::uint64_t> r = engine->engine->redrive(queue, max_jobs);
+    if (r.ok() && redriven != nullptr) *redriven = r.value();
+    return to_c(r.code());
+  });
+}
+
+hotq_code hotq_redrive_ids(hotq_engine* engine, hotq_queue_id queue, const hotq_job_id* ids,
+                           size_t count, uint64_t* redriven) {
+  if (redriven != nullptr) *redriven = 0;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || count > HOTQ_BATCH_JOBS_MAX || (count != 0 && ids == nullptr)) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    hotq::Result<std::uint64_t> r =
+        engine->engine->redrive_ids(queue, std::span<const hotq::JobId>(ids, count));
+    if (r.ok() && redriven != nullptr) *redriven = r.value();
+    return to_c(r.code());
+  });
+}
+
+// ---------------------------------------------------------------- stats
+
+hotq_code hotq_queue_stats_get(hotq_engine* engine, hotq_queue_id queue,
+                               hotq_queue_stats* stats) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || stats == nullptr || stats->struct_size < queue_stats_v1_bytes) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    hotq::Result<hotq::QueueStats> r = engine->engine->stats(queue);
+    if (!r.ok()) return to_c(r.code());
+    fill_stats(r.value(), stats);
+    return HOTQ_OK;
+  });
+}
+
+hotq_code hotq_engine_stats_get(hotq_engine* engine, hotq_queue_stats* stats) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || stats == nullptr || stats->struct_size < queue_stats_v1_bytes) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    fill_stats(engine->engine->engine_stats(), stats);
+    return HOTQ_OK;
+  });
+}
+
+}  // extern "C"
