@@ -13,16 +13,19 @@
 
 #include <hotq/clock.h>
 #include <hotq/engine.h>
+#include <hotq/prometheus.h>
 #include <hotq/version.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <new>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -909,5 +912,23 @@ hotq_code hotq_engine_stats_get(hotq_engine* engine, hotq_queue_stats* stats) {
     return HOTQ_OK;
   });
 }
+
+hotq_code hotq_metrics_prometheus(hotq_engine* engine, char** text, size_t* bytes) {
+  if (text != nullptr) *text = nullptr;
+  if (bytes != nullptr) *bytes = 0;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || text == nullptr || bytes == nullptr) return HOTQ_INVALID_ARGUMENT;
+    const std::string page = hotq::prometheus_text(*engine->engine);
+    char* out = static_cast<char*>(std::malloc(page.size() + 1));
+    if (out == nullptr) return HOTQ_NO_MEMORY;
+    std::memcpy(out, page.data(), page.size());
+    out[page.size()] = '\0';
+    *text = out;
+    *bytes = page.size();
+    return HOTQ_OK;
+  });
+}
+
+void hotq_text_release(char* text) { std::free(text); }
 
 }  // extern "C"

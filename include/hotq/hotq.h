@@ -48,6 +48,7 @@
  *   hotq_engine*         hotq_engine_free
  *   hotq_job (a struct you provide, filled by a reserve)   hotq_job_release
  *   hotq_dead_letters*   hotq_dead_letters_release
+ *   char* (a metrics page) hotq_text_release
  * Release functions accept NULL (and a released job) and do nothing then.
  * Every pointer the caller passes in (payloads, keys, names, error texts,
  * arrays) is read during the call only: the engine copies what it keeps,
@@ -569,6 +570,16 @@ HOTQ_C_API hotq_code hotq_queue_stats_get(hotq_engine* engine, hotq_queue_id que
                                           hotq_queue_stats* stats);
 /* The same summed over every queue (oldest_ready_age_ns: the maximum). */
 HOTQ_C_API hotq_code hotq_engine_stats_get(hotq_engine* engine, hotq_queue_stats* stats);
+
+/* ---------------------------------------------------------------- metrics
+ * The engine's stats as a Prometheus text page (format 0.0.4; every metric
+ * in docs/metrics.md; the C++ hotq::prometheus_text), for a broker's
+ * /metrics endpoint. The page is allocated by the library: *text receives
+ * it NUL-terminated and *bytes its length (without the NUL); free it with
+ * hotq_text_release. Callable from any thread while the engine works. */
+HOTQ_C_API hotq_code hotq_metrics_prometheus(hotq_engine* engine, char** text, size_t* bytes);
+/* Frees a page from hotq_metrics_prometheus. NULL: no-op. */
+HOTQ_C_API void hotq_text_release(char* text);
 
 #ifdef __cplusplus
 } /* extern "C" */

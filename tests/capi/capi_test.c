@@ -768,6 +768,23 @@ static void test_stats(void) {
   hotq_queue_id other = make_queue(e, "other", NULL);
   put(e, q, "a");
   put(e, q, "b");
+  {
+    /* The Prometheus page: allocated by the library, freed by the caller. */
+    char* page = NULL;
+    size_t page_bytes = 0;
+    CHECK_CODE(hotq_metrics_prometheus(e, &page, &page_bytes), HOTQ_OK);
+    CHECK(page != NULL);
+    CHECK_U64(strlen(page), page_bytes);
+    CHECK(strstr(page, "# TYPE hotq_jobs gauge\n") != NULL);
+    CHECK(strstr(page, "hotq_jobs{queue=\"stats\",state=\"ready\"} 2\n") != NULL);
+    CHECK(strstr(page, "hotq_jobs{queue=\"other\",state=\"ready\"} 0\n") != NULL);
+    CHECK(page[page_bytes - 1] == '\n');
+    hotq_text_release(page);
+    hotq_text_release(NULL);
+    CHECK_CODE(hotq_metrics_prometheus(e, NULL, &page_bytes), HOTQ_INVALID_ARGUMENT);
+    CHECK_CODE(hotq_metrics_prometheus(NULL, &page, &page_bytes), HOTQ_INVALID_ARGUMENT);
+    CHECK(page == NULL);
+  }
   hotq_enqueue_request p1 = text_request("c");
   p1.priority = 1;
   CHECK_CODE(hotq_enqueue(e, q, &p1, NULL), HOTQ_OK);
