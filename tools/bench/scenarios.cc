@@ -245,19 +245,21 @@ LoopResult lifecycle_loop(const Options& o, Engine& e, QueueId q, std::uint32_t 
     std::uint64_t batches = 0;
     while (!stop.load(std::memory_order_relaxed)) {
       const std::uint64_t t0 = now_ns();
-      std::uint32_t enqueued = 0;
+      // Why the enqueue stopped short: the batch result's code (codes[]
+      // holds only the outcomes of the requests done).
+      BatchResult en;
       if (o.async) {
-        enqueued = e.enqueue_batch_async(q, rq.reqs, rq.ids, rq.codes, &t).count;
+        en = e.enqueue_batch_async(q, rq.reqs, rq.ids, rq.codes, &t);
       } else if (batch == 1) {
         Result<JobId> id = e.enqueue(q, rq.reqs[0]);
-        enqueued = id.ok() ? 1 : 0;
-        if (!id.ok()) rq.codes[0] = id.code();
+        en = id.ok() ? BatchResult{Code::ok, 1} : BatchResult{id.code(), 0};
       } else {
-        enqueued = e.enqueue_batch(q, rq.reqs, rq.ids, rq.codes).count;
+        en = e.enqueue_batch(q, rq.reqs, rq.ids, rq.codes);
       }
+      const std::uint32_t enqueued = en.count;
       const std::uint64_t t1 = now_ns();
-      if (enqueued != batch && rq.codes[enqueued] != Code::full) {
-        me.error = std::string("enqueue: ") + code_name(rq.codes[enqueued]);
+      if (enqueued != batch && en.code != Code::full) {
+        me.error = std::string("enqueue: ") + code_name(en.code);
         return;
       }
       std::uint32_t got = 0;
