@@ -48,21 +48,6 @@
 #include <benchmark/benchmark.h>
 #include <hotq/engine.h>
 
-// GCC 12 reports -Wnull-dereference and -Wstringop-overflow false positives
-// inside concurrentqueue.h once its code is inlined (the system-header
-// exemption does not cover inlined frames; see ring_bench.cc). Depending on
-// what GCC inlines, the reported function is the header's own out-of-line
-// copy, so the pragma covers the header's text rather than an adapter.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#pragma GCC diagnostic ignored "-Wstringop-overflow"
-#endif
-#include <concurrentqueue/concurrentqueue.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -74,36 +59,14 @@
 #include <thread>
 #include <utility>
 
-#include "engine/ring.h"
+#include "bench/transfer.h"
 
 namespace hotq {
 namespace {
 
-constexpr std::size_t kQueueSlots = 65536;
+using namespace bench;  // kQueueSlots, Backoff, HotqRing, Moodycamel, produce, consume
+
 constexpr std::size_t kBatchMax = 32;
-constexpr int kSpinsBeforeYield = 64;  // as ring_bench and the engine's own back-off
-
-void cpu_pause() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
-// The same back-off for every implementation when it is full or empty.
-class Backoff {
- public:
-  void operator()() noexcept {
-    if (++misses_ < kSpinsBeforeYield) {
-      cpu_pause();
-    } else {
-      misses_ = 0;
-      std::this_thread::yield();
-    }
-  }
-
- private:
-  int misses_ = 0;
-};
 
 [[noreturn]] void unexpected(const char* call, Code c) {
   std::fprintf(stderr, "transport_bench: %s returned %s\n", call, code_name(c));
@@ -222,102 +185,9 @@ struct HotqEngine {
   };
 };
 
-// The engine's ring alone.
-struct HotqRing {
-  static constexpr const char* kName = "hotq_MpmcRing";
-  using Queue = engine::MpmcRing<std::uint64_t>;
-  static Queue& queue() {
-    static Queue q(kQueueSlots);
-    return q;
-  }
-  struct Producer {
-    explicit Producer(Queue& q) : q_(q) {}
-    bool push(std::uint64_t v) { return q_.try_push(v); }
-    std::size_t push_n(const std::uint64_t* v, std::size_t n) { return q_.try_push_n(v, n); }
-    Queue& q_;
-  };
-  struct Consumer {
-    explicit Consumer(Queue& q) : q_(q) {}
-    bool pop(std::uint64_t& v) { return q_.try_pop(v); }
-    std::size_t pop_n(std::uint64_t* v, std::size_t n) { return q_.try_pop_n(v, n); }
-    Queue& q_;
-  };
-};
-
-struct Moodycamel {
-  static constexpr const char* kName = "moodycamel_ConcurrentQueue";
-  using Queue = moodycamel::ConcurrentQueue<std::uint64_t>;
-  static Queue& queue() {
-    static Queue q(kQueueSlots, /*maxExplicitProducers=*/2, /*maxImplicitProducers=*/0);
-    return q;
-  }
-  struct Producer {
-    explicit Producer(Queue& q) : q_(q), token_(q) {}
-    bool push(std::uint64_t v) { return q_.enqueue(token_, v); }
-    std::size_t push_n(const std::uint64_t* v, std::size_t n) {
-      return q_.enqueue_bulk(token_, v, n) ? n : 0;
-    }
-    Queue& q_;
-    moodycamel::ProducerToken token_;
-  };
-  struct Consumer {
-    explicit Consumer(Queue& q) : q_(q), token_(q) {}
-    bool pop(std::uint64_t& v) { return q_.try_dequeue(token_, v); }
-    std::size_t pop_n(std::uint64_t* v, std::size_t n) { return q_.try_dequeue_bulk(token_, v, n); }
-    Queue& q_;
-    moodycamel::ConsumerToken token_;
-  };
-};
 
 // ------------------------------------------------------------ the benchmark
 
-template <class Impl, std::size_t kBatch>
-void produce(benchmark::State& state, typename Impl::Queue& q) {
-  typename Impl::Producer producer(q);
-  Backoff backoff;
-  std::uint64_t next = 1;
-  std::uint64_t buf[kBatch];
-  for (auto _ : state) {
-    if constexpr (kBatch == 1) {
-      while (!producer.push(next)) backoff();
-      ++next;
-    } else {
-      for (std::size_t k = 0; k < kBatch; ++k) buf[k] = next + k;
-      std::size_t done = 0;
-      while (done < kBatch) {
-        const std::size_t got = producer.push_n(buf + done, kBatch - done);
-        if (got == 0) backoff();
-        done += got;
-      }
-      next += kBatch;
-    }
-  }
-}
-
-template <class Impl, std::size_t kBatch>
-void consume(benchmark::State& state, typename Impl::Queue& q) {
-  typename Impl::Consumer consumer(q);
-  Backoff backoff;
-  std::uint64_t sum = 0;
-  std::uint64_t buf[kBatch];
-  for (auto _ : state) {
-    if constexpr (kBatch == 1) {
-      while (!consumer.pop(buf[0])) backoff();
-      sum += buf[0];
-    } else {
-      std::size_t done = 0;
-      while (done < kBatch) {
-        const std::size_t got = consumer.pop_n(buf + done, kBatch - done);
-        if (got == 0) backoff();
-        done += got;
-      }
-      for (std::size_t k = 0; k < kBatch; ++k) sum += buf[k];
-    }
-  }
-  benchmark::DoNotOptimize(sum);
-  // Only consumers count, so each item is counted once.
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kBatch));
-}
 
 // 1T: one thread pushes kBatch items, then pops them: the work per item
 // with no other thread and no cache line crossing cores.
