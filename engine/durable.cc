@@ -490,7 +490,7 @@ Status Engine::Impl::materialize(engine::LogState& state) {
     const SlotRef ref = engine::slot_of(id);
     engine::Shard& shard = *shards_[engine::slot_shard(ref)];
     Record& r = shard.slab.restore(engine::slot_index(ref), id);
-    r.payload = engine::payload_new(j.payload);
+    r.payload = j.payload.take();  // the replay's allocation, not a copy
     r.enqueued_ns = from_wall(j.enqueued_wall);
     r.queue_index = static_cast<std::uint16_t>(j.queue_index);
     r.lease_ms = j.lease_ms;
@@ -534,7 +534,6 @@ Status Engine::Impl::materialize(engine::LogState& state) {
       case RecordState::free:
         HOTQ_CHECK(false);
     }
-    j.payload = std::string();  // the engine has its copy: keep the peak low
   }
   std::sort(ready.begin(), ready.end());
   for (const auto& [order, id] : ready) {

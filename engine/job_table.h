@@ -40,7 +40,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "engine/mutex.h"
 #include "engine/timing_wheel.h"
@@ -125,6 +127,36 @@ inline Record* record_of(TimerNode* node) { return reinterpret_cast<Record*>(nod
 
 // Allocates payload bytes with one reference (held by the record).
 detail::PayloadBuf* payload_new(std::string_view bytes);
+
+// One owned, counted reference to payload bytes: what recovery's LogState
+// holds for a job until materialize hands it to the job's record (take()),
+// so a recovered payload is allocated once, not once for the replay and
+// again for the engine. Copies share the bytes (the jobs of one publish).
+// Thread safety: as Payload's (the count is atomic).
+class PayloadRef {
+ public:
+  PayloadRef() noexcept = default;
+  explicit PayloadRef(std::string_view bytes) : buf_(payload_new(bytes)) {}
+  PayloadRef(const PayloadRef& other) noexcept : buf_(other.buf_) {
+    // relaxed: a new reference made from one that keeps the bytes alive.
+    if (buf_ != nullptr) buf_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  PayloadRef(PayloadRef&& other) noexcept : buf_(std::exchange(other.buf_, nullptr)) {}
+  PayloadRef& operator=(PayloadRef other) noexcept {
+    std::swap(buf_, other.buf_);
+    return *this;
+  }
+  ~PayloadRef() { Payload::release(buf_); }
+
+  std::string_view view() const noexcept {
+    return buf_ != nullptr ? std::string_view(buf_->bytes(), buf_->size) : std::string_view();
+  }
+  // Hands this handle's reference over (to a record); the handle is empty after.
+  detail::PayloadBuf* take() noexcept { return std::exchange(buf_, nullptr); }
+
+ private:
+  detail::PayloadBuf* buf_ = nullptr;
+};
 
 // The records of one shard, in one reservation of address space for
 // shard_jobs_max records (mmap'd with MAP_NORESERVE: untouched pages cost

@@ -207,7 +207,7 @@ bool LogState::apply(const wal::LogRecord& rec, std::string* error) {
       j.enqueued_wall = r.enqueued_ns;
       j.at_wall = r.run_at_ns;
       j.order = rec.lsn;
-      j.payload = std::string(r.payload);
+      j.payload = PayloadRef(r.payload);
       if (!add_job(*q, r.job, std::move(j), &why)) return bad(why);
       if (!r.dedup_key.empty()) q->dedup[std::string(r.dedup_key)] = DedupEntry{r.job, r.enqueued_ns};
       return true;
@@ -223,6 +223,7 @@ bool LogState::apply(const wal::LogRecord& rec, std::string* error) {
         if (r.priority >= q->options.priority_levels) return bad("publish with a priority a queue does not have");
         if (jobs.count(t.job) != 0) return bad("publish of a job id that is live already");
       }
+      const PayloadRef shared(r.payload);  // one copy of the bytes for every queue's job
       for (const wal::PublishTarget& t : r.targets) {
         QueueState* q = queue_of(t.queue_id);
         if (q == nullptr) return bad("publish into a queue that is not live");
@@ -234,7 +235,7 @@ bool LogState::apply(const wal::LogRecord& rec, std::string* error) {
         j.enqueued_wall = r.enqueued_ns;
         j.at_wall = r.run_at_ns;
         j.order = rec.lsn;
-        j.payload = std::string(r.payload);
+        j.payload = shared;
         if (!add_job(*q, t.job, std::move(j), &why)) return bad(why);
       }
       return true;
@@ -423,7 +424,7 @@ bool LogState::apply_snapshot(const wal::LogRecord& rec, std::string* error) {
       j.enqueued_wall = r.enqueued_ns;
       j.at_wall = r.at_ns;
       j.order = r.order;
-      j.payload = std::string(r.payload);
+      j.payload = PayloadRef(r.payload);
       j.error = std::string(r.error);
       if (!add_job(*q, r.job, std::move(j), &why)) return bad(why);
       return true;
@@ -498,9 +499,9 @@ int LogState::write(wal::SnapshotWriter& w, std::uint64_t wall_now_ns) const {
                                      static_cast<std::uint8_t>(j.state == RecordState::dead ? j.reason
                                                                                           : DeadReason{}),
                                      id, j.nonce, j.attempts, j.attempts_max, j.enqueued_wall,
-                                     j.at_wall, j.lease_ms, j.order, j.error, j.payload},
+                                     j.at_wall, j.lease_ms, j.order, j.error, j.payload.view()},
                      &body);
-    if (int rc = w.add(wal::RecordType::snap_job, body, j.payload); rc != 0) return rc;
+    if (int rc = w.add(wal::RecordType::snap_job, body, j.payload.view()); rc != 0) return rc;
   }
   for (const auto& [index, q] : queues) {
     const std::uint64_t window_ns = ms_to_ns(q.options.dedup_window_ms);

@@ -103,7 +103,7 @@ class LogState {
     std::uint64_t enqueued_wall = 0;
     std::uint64_t at_wall = 0;      // run-at, lease deadline or death
     std::uint64_t order = 0;        // ready: the LSN it became ready at (ring order)
-    std::string payload;
+    PayloadRef payload;             // allocated once: materialize hands it to the record
     std::string error;              // dead: the last error
   };
   struct DedupEntry {

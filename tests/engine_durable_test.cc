@@ -290,7 +290,8 @@ TEST_F(DurableEngine, QueueOperationsSurviveReopen) {
   EXPECT_EQ(e->inspect(q, slowed).value().state, JobState::delayed);
   EXPECT_EQ(e->reserve(side).code(), Code::paused) << "pause survives";
   ASSERT_EQ(e->resume(side), Code::ok);
-  EXPECT_EQ(e->reserve(side).value().payload.view(), "to all");
+  const ReservedJob published_side = e->reserve(side).value();
+  EXPECT_EQ(published_side.payload.view(), "to all");
   // Priority 0 in the order the jobs became ready there (the re-prioritised
   // one, then the redriven one), then priority 1 likewise (hurried, then the
   // published one).
@@ -299,7 +300,10 @@ TEST_F(DurableEngine, QueueOperationsSurviveReopen) {
   EXPECT_EQ(r.id, redriven);
   EXPECT_EQ(r.attempt, 1u) << "a redriven job starts its attempts again";
   EXPECT_EQ(e->reserve(q).value().id, hurried);
-  EXPECT_EQ(e->reserve(q).value().payload.view(), "to all");
+  const ReservedJob published_q = e->reserve(q).value();
+  EXPECT_EQ(published_q.payload.view(), "to all");
+  EXPECT_EQ(published_q.payload.data(), published_side.payload.data())
+      << "a publish's jobs share one copy of the payload after a restart too";
   EXPECT_EQ(e->reserve(q).code(), Code::empty);
 }
 

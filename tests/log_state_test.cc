@@ -199,7 +199,7 @@ std::string Describe(const LogState& s) {
         << " reason=" << int{static_cast<std::uint8_t>(j.reason)} << " attempts=" << j.attempts
         << "/" << j.attempts_max << " lease_ms=" << j.lease_ms << " nonce=" << j.nonce
         << " enqueued=" << j.enqueued_wall << " at=" << j.at_wall << " order=" << j.order
-        << " payload=" << Escaped(j.payload) << " error=" << Escaped(j.error) << "\n";
+        << " payload=" << Escaped(j.payload.view()) << " error=" << Escaped(j.error) << "\n";
   }
   return out.str();
 }
@@ -335,7 +335,7 @@ TEST_F(LogStateTest, EnqueueReadyAndDelayed) {
   EXPECT_EQ(r.enqueued_wall, ready.enqueued_ns);
   EXPECT_EQ(r.at_wall, 0u);
   EXPECT_EQ(r.order, ready_lsn);
-  EXPECT_EQ(r.payload, std::string("pay\0load", 8));
+  EXPECT_EQ(r.payload.view(), std::string_view("pay\0load", 8));
   const LogState::Job& d = JobAt(JobOf(2));
   EXPECT_EQ(d.state, RecordState::delayed);
   EXPECT_EQ(d.at_wall, 5'000'000u);
@@ -405,8 +405,10 @@ TEST_F(LogStateTest, PublishMakesOneJobPerTarget) {
     EXPECT_EQ(j.enqueued_wall, 4'000u);
     EXPECT_EQ(j.lease_ms, 9'000u);
     EXPECT_EQ(j.order, lsn_);
-    EXPECT_EQ(j.payload, "shared");
+    EXPECT_EQ(j.payload.view(), "shared");
   }
+  // One copy of the bytes for every queue's job, as before the restart.
+  EXPECT_EQ(JobAt(p.targets[0].job).payload.view().data(), JobAt(p.targets[1].job).payload.view().data());
   // Delayed, the same way.
   p.run_at_ns = 8'000;
   p.targets = {{a, 3, JobOf(3)}};

@@ -554,7 +554,7 @@ int cmd_jobs(const Args& a) {
       default:
         break;
     }
-    f.push_back(Field::blob("payload", j.payload));
+    f.push_back(Field::blob("payload", j.payload.view()));
     if (a.json) {
       line(JsonLine().str("kind", "job").str("queue", q->name).str("state", state_word(j.state)).fields(f).done());
     } else {
