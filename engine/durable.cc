@@ -337,13 +337,13 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
   open_report_ += "; " + std::to_string(state.jobs.size()) + " live jobs\n";
   // The claims on the log's room its live jobs hold (engine/log_credit.h).
   std::uint64_t waiting = 0, leased = 0;
-  for (const auto& [id, job] : state.jobs) {
+  state.jobs.for_each([&](JobId, const engine::LoggedJob& job) {
     if (job.state == RecordState::leased) {
       ++leased;
     } else if (job.state != RecordState::dead) {
       ++waiting;
     }
-  }
+  });
 
   if (Status m = materialize(state); !m.ok()) return m;
   phase("jobs");
@@ -438,29 +438,18 @@ std::uint64_t Engine::Impl::wall_now_ns() const {
 
 Status Engine::Impl::materialize(engine::LogState& state) {
   // Every job's slot first: nothing is placed until all are known to fit.
-  for (const auto& [id, j] : state.jobs) {
+  Status fits = Status::Ok();
+  state.jobs.for_each([&](JobId id, const engine::LoggedJob&) {
     const SlotRef ref = engine::slot_of(id);
-    if (engine::slot_shard(ref) >= shard_count_) {
-      return Status(Code::invalid_argument,
+    if (fits.ok() && engine::slot_shard(ref) >= shard_count_) {
+      fits = Status(Code::invalid_argument,
                     "the log holds job " + std::to_string(id) + " of shard " +
                         std::to_string(engine::slot_shard(ref)) + " but this engine has " +
                         std::to_string(shard_count_) +
                         " shards: open it with at least as many shards as before");
     }
-    if (engine::slot_index(ref) >= shard_jobs_max) {
-      return Status(Code::corruption, "the log holds job " + std::to_string(id) +
-                                          " with a slot beyond shard_jobs_max");
-    }
-  }
-  // Slots that held jobs before and hold none now keep their generation, so
-  // that their next job gets a new id (live jobs' slots are restored below).
-  for (std::uint32_t s = 0; s < state.slot_generations.size() && s < shard_count_; ++s) {
-    (void)state.slot_generations[s].for_each([&](std::uint32_t index, std::uint32_t generation) {
-      const SlotRef ref = engine::make_slot_ref(s, index);
-      (void)shards_[s]->slab.restore(index, (JobId{generation} << 32) | ref);
-      return true;
-    });
-  }
+  });
+  if (!fits.ok()) return fits;
   {
     MutexLock lock(table_mu_);
     queue_generation_floor_ = std::move(state.queue_generations);
@@ -485,7 +474,10 @@ Status Engine::Impl::materialize(engine::LogState& state) {
   const std::uint64_t now = now_ns();
   // Ready jobs go back into their rings in the order they became ready.
   std::vector<std::pair<std::uint64_t, JobId>> ready;
-  for (auto& [id, j] : state.jobs) {
+  ready.reserve(state.jobs.size());
+  // In slot order, so each shard's slab is written front to back; the
+  // replay's copy of each job is given back as it is placed (JobMap::drain).
+  state.jobs.drain([&](JobId id, engine::LoggedJob& j) {
     Queue& q = queue_at(j.queue_index);
     const SlotRef ref = engine::slot_of(id);
     engine::Shard& shard = *shards_[engine::slot_shard(ref)];
@@ -525,7 +517,7 @@ Status Engine::Impl::materialize(engine::LogState& state) {
         e.slot = ref;
         e.reason = j.reason;
         e.dead_ns = from_wall(j.at_wall);
-        e.error = std::move(j.error);
+        e.error = j.error.take();
         MutexLock lock(q.dead_mu);
         q.dead.emplace(id, std::move(e));
         qs.add(engine::g_dead, 1);
@@ -534,13 +526,28 @@ Status Engine::Impl::materialize(engine::LogState& state) {
       case RecordState::free:
         HOTQ_CHECK(false);
     }
-  }
+  });
   std::sort(ready.begin(), ready.end());
   for (const auto& [order, id] : ready) {
     const SlotRef ref = engine::slot_of(id);
     Record& r = record(ref);
     Queue& q = queue_at(r.queue_index);
     make_ready(q, q.shards[engine::slot_shard(ref)], r, ref, now);
+  }
+  // Slots that held jobs before and hold none now keep their generation, so
+  // that their next job gets a new id. After the live jobs (whose slots hold
+  // their own, never older, generation), so that the slab's pages are first
+  // written in the pass above, into the pages the replay's copy gave back.
+  for (std::uint32_t s = 0; s < state.slot_generations.size() && s < shard_count_; ++s) {
+    engine::Slab& slab = shards_[s]->slab;
+    (void)state.slot_generations[s].for_each([&](std::uint32_t index, std::uint32_t generation) {
+      if (index < slab.high_water() &&
+          slab.at(index).state.load(std::memory_order_relaxed) != RecordState::free) {
+        return true;  // a live job's
+      }
+      (void)slab.restore(index, (JobId{generation} << 32) | engine::make_slot_ref(s, index));
+      return true;
+    });
   }
   for (auto& shard : shards_) {
     shard->slab.rebuild_free_stack();

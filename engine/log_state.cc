@@ -103,10 +103,10 @@ LogState::QueueState* LogState::queue_of(std::uint32_t queue_id) {
   return it == queues.end() || it->second.id != queue_id ? nullptr : &it->second;
 }
 
-LogState::Job* LogState::job_of(std::uint32_t queue_id, JobId job) {
+LoggedJob* LogState::job_of(std::uint32_t queue_id, JobId job) {
   if (queue_of(queue_id) == nullptr) return nullptr;  // a stale id names no job
-  auto it = jobs.find(job);
-  return it == jobs.end() || it->second.queue_index != index_of(queue_id) ? nullptr : &it->second;
+  LoggedJob* j = jobs.find(job);
+  return j == nullptr || j->queue_index != index_of(queue_id) ? nullptr : j;
 }
 
 bool LogState::create_queue(std::uint32_t queue_id, std::string_view name,
@@ -154,9 +154,9 @@ bool LogState::add_job(const QueueState& q, JobId id, Job job, const char** why)
     *why = "job with a priority its queue does not have";
     return false;
   }
-  job.queue_index = index_of(q.id);
-  if (!jobs.emplace(id, std::move(job)).second) {
-    *why = "job id that is live already";
+  job.queue_index = static_cast<std::uint16_t>(index_of(q.id));
+  if (jobs.insert(id, std::move(job)) == nullptr) {
+    *why = "job in a slot that holds a live job already";
     return false;
   }
   saw_job(id);
@@ -182,7 +182,7 @@ bool LogState::apply(const wal::LogRecord& rec, std::string* error) {
       if (!wal::decode(rec.body, &r)) return bad("bad queue_drop body");
       if (queue_of(r.queue_id) == nullptr) return bad("drop of a queue that is not live");
       const std::uint32_t index = index_of(r.queue_id);
-      std::erase_if(jobs, [&](const auto& kv) { return kv.second.queue_index == index; });
+      jobs.erase_if([&](JobId, const LoggedJob& j) { return j.queue_index == index; });
       for (auto it = topics.begin(); it != topics.end();) {
         std::erase(it->second, r.queue_id);
         it = it->second.empty() ? topics.erase(it) : std::next(it);
@@ -217,11 +217,15 @@ bool LogState::apply(const wal::LogRecord& rec, std::string* error) {
       if (!wal::decode(rec.body, &r)) return bad("bad publish body");
       if (r.targets.size() > topic_queues_max) return bad("publish to more queues than a topic may have");
       // All or none: every target is checked before any job is added.
-      for (const wal::PublishTarget& t : r.targets) {
+      for (std::size_t i = 0; i < r.targets.size(); ++i) {
+        const wal::PublishTarget& t = r.targets[i];
         const QueueState* q = queue_of(t.queue_id);
         if (q == nullptr) return bad("publish into a queue that is not live");
         if (r.priority >= q->options.priority_levels) return bad("publish with a priority a queue does not have");
-        if (jobs.count(t.job) != 0) return bad("publish of a job id that is live already");
+        if (jobs.slot_taken(t.job)) return bad("publish into a slot that holds a live job already");
+        for (std::size_t k = 0; k < i; ++k) {  // <= topic_queues_max targets
+          if (slot_of(r.targets[k].job) == slot_of(t.job)) return bad("publish of two jobs into one slot");
+        }
       }
       const PayloadRef shared(r.payload);  // one copy of the bytes for every queue's job
       for (const wal::PublishTarget& t : r.targets) {
@@ -295,7 +299,7 @@ bool LogState::apply(const wal::LogRecord& rec, std::string* error) {
       j->state = RecordState::dead;
       j->reason = static_cast<DeadReason>(r.reason);
       j->at_wall = r.dead_ns;
-      j->error = std::string(r.error);
+      j->error.assign(r.error);
       return true;
     }
     case RecordType::redrive:
@@ -425,7 +429,7 @@ bool LogState::apply_snapshot(const wal::LogRecord& rec, std::string* error) {
       j.at_wall = r.at_ns;
       j.order = r.order;
       j.payload = PayloadRef(r.payload);
-      j.error = std::string(r.error);
+      j.error.assign(r.error);
       if (!add_job(*q, r.job, std::move(j), &why)) return bad(why);
       return true;
     }
@@ -492,24 +496,28 @@ int LogState::write(wal::SnapshotWriter& w, std::uint64_t wall_now_ns) const {
       if (int rc = w.add(wal::RecordType::bind, body); rc != 0) return rc;
     }
   }
-  for (const auto& [id, j] : jobs) {
+  int rc = 0;
+  jobs.for_each([&](JobId id, const LoggedJob& j) {
+    if (rc != 0) return;
     body.clear();
     wal::encode_head(wal::SnapJobRec{queues.at(j.queue_index).id, static_cast<std::uint8_t>(j.state),
                                      j.priority,
                                      static_cast<std::uint8_t>(j.state == RecordState::dead ? j.reason
                                                                                           : DeadReason{}),
                                      id, j.nonce, j.attempts, j.attempts_max, j.enqueued_wall,
-                                     j.at_wall, j.lease_ms, j.order, j.error, j.payload.view()},
+                                     j.at_wall, j.lease_ms, j.order, j.error.view(), j.payload.view()},
                      &body);
-    if (int rc = w.add(wal::RecordType::snap_job, body, j.payload.view()); rc != 0) return rc;
-  }
+    rc = w.add(wal::RecordType::snap_job, body, j.payload.view());
+  });
+  if (rc != 0) return rc;
   for (const auto& [index, q] : queues) {
     const std::uint64_t window_ns = ms_to_ns(q.options.dedup_window_ms);
     for (const auto& [key, e] : q.dedup) {
       if (saturating_add(e.first_wall, window_ns) <= wall_now_ns) continue;  // forgotten anyway
       body.clear();
       wal::encode(wal::SnapDedupRec{q.id, e.job, e.first_wall, key}, &body);
-      if (int rc = w.add(wal::RecordType::snap_dedup_key, body); rc != 0) return rc;
+      rc = w.add(wal::RecordType::snap_dedup_key, body);
+      if (rc != 0) return rc;
     }
   }
   return 0;

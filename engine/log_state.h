@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/job_map.h"
 #include "engine/job_table.h"
 #include "wal/recovery.h"
 #include "wal/snapshot.h"
@@ -91,21 +92,7 @@ class GenerationTable {
 
 class LogState {
  public:
-  struct Job {
-    std::uint32_t queue_index = 0;
-    std::uint8_t priority = 0;
-    RecordState state = RecordState::ready;
-    DeadReason reason = DeadReason::failed;
-    std::uint16_t attempts = 0;
-    std::uint16_t attempts_max = 0;
-    std::uint32_t lease_ms = 0;
-    std::uint32_t nonce = 0;        // leased: the token's
-    std::uint64_t enqueued_wall = 0;
-    std::uint64_t at_wall = 0;      // run-at, lease deadline or death
-    std::uint64_t order = 0;        // ready: the LSN it became ready at (ring order)
-    PayloadRef payload;             // allocated once: materialize hands it to the record
-    std::string error;              // dead: the last error
-  };
+  using Job = LoggedJob;  // engine/job_map.h
   struct DedupEntry {
     JobId job = 0;
     std::uint64_t first_wall = 0;   // the key's first enqueue
@@ -138,13 +125,13 @@ class LogState {
 
   std::map<std::uint32_t, QueueState> queues;  // by queue index
   std::map<std::string, std::vector<QueueId>, std::less<>> topics;
-  std::unordered_map<JobId, Job> jobs;
+  JobMap jobs;  // by id; slot order
 
  private:
   QueueState* queue_of(std::uint32_t queue_id);
   void saw_job(JobId id);
   void saw_queue(std::uint32_t queue_id);
-  Job* job_of(std::uint32_t queue_id, JobId job);
+  LoggedJob* job_of(std::uint32_t queue_id, JobId job);
   bool add_job(const QueueState& q, JobId id, Job job, const char** why);
   bool create_queue(std::uint32_t queue_id, std::string_view name, const QueueOptions& options,
                     bool paused, const char** why);

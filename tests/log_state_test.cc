@@ -192,14 +192,15 @@ std::string Describe(const LogState& s) {
     for (QueueId id : ids) out << " " << id;
     out << "\n";
   }
-  const std::map<JobId, LogState::Job> jobs(s.jobs.begin(), s.jobs.end());
+  std::map<JobId, LogState::Job> jobs;
+  s.jobs.for_each([&](JobId id, const LogState::Job& j) { jobs.emplace(id, j); });
   for (const auto& [id, j] : jobs) {
     out << "job " << id << " queue=" << j.queue_index << " prio=" << int{j.priority}
         << " state=" << int{static_cast<std::uint8_t>(j.state)}
         << " reason=" << int{static_cast<std::uint8_t>(j.reason)} << " attempts=" << j.attempts
         << "/" << j.attempts_max << " lease_ms=" << j.lease_ms << " nonce=" << j.nonce
         << " enqueued=" << j.enqueued_wall << " at=" << j.at_wall << " order=" << j.order
-        << " payload=" << Escaped(j.payload.view()) << " error=" << Escaped(j.error) << "\n";
+        << " payload=" << Escaped(j.payload.view()) << " error=" << Escaped(j.error.view()) << "\n";
   }
   return out.str();
 }
@@ -226,9 +227,9 @@ class LogStateTest : public ::testing::Test {
   }
   const LogState::Job& JobAt(JobId id) {
     static const LogState::Job none;
-    auto it = s_.jobs.find(id);
-    EXPECT_NE(it, s_.jobs.end()) << "job " << id;
-    return it == s_.jobs.end() ? none : it->second;
+    const LogState::Job* j = s_.jobs.find(id);
+    EXPECT_NE(j, nullptr) << "job " << id;
+    return j == nullptr ? none : *j;
   }
 
   LogState s_;
@@ -541,7 +542,7 @@ TEST_F(LeaseTest, DeadRecordsReasonTimeAndError) {
   EXPECT_EQ(j.state, RecordState::dead);
   EXPECT_EQ(j.reason, DeadReason::attempts_nacked);
   EXPECT_EQ(j.at_wall, 5'555u);
-  EXPECT_EQ(j.error, "boom");
+  EXPECT_EQ(j.error.view(), "boom");
   EXPECT_EQ(j.attempts, 4);
   Refused(RecordType::dead, DeadBody(counted_, JobOf(1), DeadReason::failed, 6'000, "again"));
   Refused(RecordType::dead, DeadBody(counted_, JobOf(2), DeadReason::failed, 6'000, "unknown"));
@@ -582,7 +583,7 @@ TEST_F(JobListTest, RedriveMakesDeadJobsReadyWithAttemptsReset) {
   EXPECT_EQ(j.order, lsn_);
   // Nothing of its death stays: a snapshot keeps reason and error of dead
   // jobs only, so anything else would differ after a snapshot.
-  EXPECT_EQ(j.error, "");
+  EXPECT_EQ(j.error.view(), "");
   EXPECT_EQ(j.reason, LogState::Job().reason);
   for (JobId waiting_or_leased : {JobOf(1), JobOf(2), JobOf(3)}) {
     Refused(RecordType::redrive, JobListBody(q_, {waiting_or_leased}));

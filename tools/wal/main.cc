@@ -344,7 +344,7 @@ struct StateCounts {
 std::map<std::uint32_t, StateCounts> counts_by_queue(const engine::LogState& s) {
   std::map<std::uint32_t, StateCounts> c;
   for (const auto& [index, q] : s.queues) c[index];
-  for (const auto& [id, j] : s.jobs) {
+  s.jobs.for_each([&](JobId, const engine::LogState::Job& j) {
     StateCounts& k = c[j.queue_index];
     switch (j.state) {
       case engine::RecordState::delayed: ++k.delayed; break;
@@ -353,7 +353,7 @@ std::map<std::uint32_t, StateCounts> counts_by_queue(const engine::LogState& s) 
       case engine::RecordState::dead: ++k.dead; break;
       case engine::RecordState::free: break;
     }
-  }
+  });
   return c;
 }
 
@@ -499,11 +499,11 @@ int cmd_jobs(const Args& a) {
   // Each state in the order it is served: ready by priority then ring
   // order, delayed and leased by when they fire, dead by id.
   std::vector<std::pair<JobId, const engine::LogState::Job*>> jobs;
-  for (const auto& [id, j] : r.state.jobs) {
-    if (j.queue_index != index) continue;
-    if (!a.state.empty() && a.state != state_word(j.state)) continue;
+  r.state.jobs.for_each([&](JobId id, const engine::LogState::Job& j) {
+    if (j.queue_index != index) return;
+    if (!a.state.empty() && a.state != state_word(j.state)) return;
     jobs.emplace_back(id, &j);
-  }
+  });
   auto key = [](const std::pair<JobId, const engine::LogState::Job*>& p) {
     const engine::LogState::Job& j = *p.second;
     const std::uint64_t second = j.state == engine::RecordState::ready ? j.priority : 0;
@@ -549,7 +549,7 @@ int cmd_jobs(const Args& a) {
       case engine::RecordState::dead:
         f.push_back(Field::str("reason", dead_reason_name(j.reason)));
         f.push_back(Field::when("dead_at", j.at_wall));
-        f.push_back(Field::str("error", j.error));
+        f.push_back(Field::str("error", j.error.view()));
         break;
       default:
         break;
