@@ -367,6 +367,9 @@ TEST_F(LogStateTest, EnqueueRefusals) {
   Ok(RecordType::queue_create, CreateBody(q, "a", o));
   Ok(RecordType::enqueue, EnqueueBody(Enq(q, JobOf(1))));
   Refused(RecordType::enqueue, EnqueueBody(Enq(q, JobOf(1))));  // a live id
+  // Another generation in the slot of a live job: a slot holds one job, as
+  // in the engine's slab (the next generation comes only after it is gone).
+  Refused(RecordType::enqueue, EnqueueBody(Enq(q, JobOf(1) + (JobId{1} << 32))));
   wal::EnqueueRec high = Enq(q, JobOf(2));
   high.priority = 2;
   Refused(RecordType::enqueue, EnqueueBody(high));  // the queue has levels 0..1
@@ -418,6 +421,12 @@ TEST_F(LogStateTest, PublishMakesOneJobPerTarget) {
   EXPECT_EQ(JobAt(JobOf(3)).at_wall, 8'000u);
   // Into a queue that is not live.
   p.targets = {{QueueIdOf(3), 3, JobOf(4)}};
+  Refused(RecordType::publish, PublishBody(p));
+  // Two targets naming one slot, or a slot that holds a live job: refused
+  // whole, before either job is added (all or none).
+  p.targets = {{a, 3, JobOf(5)}, {b, 3, JobOf(5) + (JobId{1} << 32)}};
+  Refused(RecordType::publish, PublishBody(p));
+  p.targets = {{a, 3, JobOf(6)}, {b, 3, JobOf(3) + (JobId{1} << 32)}};
   Refused(RecordType::publish, PublishBody(p));
 }
 
