@@ -80,16 +80,18 @@ JobMap::Shard* JobMap::shard_for(JobId id, bool create) {
   return &sh;
 }
 
-bool JobMap::slot_taken(JobId id) const {
+const LoggedJob* JobMap::in_slot(JobId id) const {
   const Shard* sh = shard_at(id);
+  if (sh == nullptr) return nullptr;
   const std::uint32_t index = slot_index(slot_of(id));
-  return sh != nullptr && index < sh->end && (sh->live[index / 64] & bit_of(index)) != 0;
+  return index < sh->end && (sh->live[index / 64] & bit_of(index)) != 0 ? &sh->jobs[index] : nullptr;
 }
 
+bool JobMap::slot_taken(JobId id) const { return in_slot(id) != nullptr; }
+
 const LoggedJob* JobMap::find(JobId id) const {
-  if (!slot_taken(id)) return nullptr;
-  const LoggedJob& job = shard_at(id)->jobs[slot_index(slot_of(id))];
-  return job.generation == static_cast<std::uint32_t>(id >> 32) ? &job : nullptr;
+  const LoggedJob* job = in_slot(id);
+  return job != nullptr && job->generation == static_cast<std::uint32_t>(id >> 32) ? job : nullptr;
 }
 
 LoggedJob* JobMap::find(JobId id) {

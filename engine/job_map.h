@@ -198,6 +198,8 @@ class JobMap {
   // every value this returns) up to slot `index`, all visited; returns the
   // first slot not given back.
   static std::uint32_t release_below(Shard& sh, std::uint32_t from, std::uint32_t index);
+  // The live job in id's slot, of any generation, or nullptr.
+  const LoggedJob* in_slot(JobId id) const;
   Shard* shard_for(JobId id, bool create);
   const Shard* shard_at(JobId id) const;
   void release(Shard& sh);
