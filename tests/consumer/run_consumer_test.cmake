@@ -9,12 +9,8 @@ file(REMOVE_RECURSE ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
 get_filename_component(examples_dir ${CONSUMER_SOURCE_DIR}/../../examples ABSOLUTE)
 
-function(run)
-  execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "install_consumer: '${ARGV}' failed (${rc})")
-  endif()
-endfunction()
+set(run_test_name install_consumer)
+include(${CMAKE_CURRENT_LIST_DIR}/../cmake/run_command.cmake)
 
 run(${CMAKE_COMMAND} --install ${HOTQ_BINARY_DIR} --prefix ${prefix})
 

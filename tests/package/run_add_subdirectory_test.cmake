@@ -4,12 +4,8 @@
 # type) because only linking and running matter here. The build directory is
 # kept, so a second run is incremental. Run with cmake -P.
 cmake_minimum_required(VERSION 3.22)
-function(run)
-  execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "package_add_subdirectory: '${ARGV}' failed (${rc})")
-  endif()
-endfunction()
+set(run_test_name package_add_subdirectory)
+include(${CMAKE_CURRENT_LIST_DIR}/../cmake/run_command.cmake)
 
 run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR} -G ${GENERATOR}
     -DHOTQ_SOURCE_DIR=${HOTQ_SOURCE_DIR} -DCMAKE_BUILD_TYPE=
