@@ -430,6 +430,10 @@ engine::RoomLedger Engine::Impl::room_ledger() {
 
 engine::RoomLedger EngineOpener::room_ledger(Engine& engine) { return engine.impl_->room_ledger(); }
 
+void EngineOpener::pause_on_durable(Engine& engine, std::function<void()> pause) {
+  engine.impl_->set_on_durable_pause(std::move(pause));
+}
+
 std::uint64_t Engine::Impl::wall_now_ns() const {
   return wall_clock_ != nullptr ? wall_clock_->now_ns() : realtime_ns();
 }
@@ -663,6 +667,7 @@ void Engine::Impl::on_durable(std::uint64_t lsn, std::function<void(Code)> done)
   if (lsn == lsn_unloggable) return done(Code::wal_failed);
   if (lsn == 0 || log_ == nullptr || log_->durable_lsn() >= lsn) return done(Code::ok);
   if (log_->failed()) return done(log_->durable_lsn() >= lsn ? Code::ok : Code::wal_failed);
+  if (on_durable_pause_) on_durable_pause_();
   {
     MutexLock lock(completion_mu_);
     if (!completion_stop_) {
@@ -671,10 +676,17 @@ void Engine::Impl::on_durable(std::uint64_t lsn, std::function<void(Code)> done)
       }
       completions_.push_back(Completion{lsn, completion_serial_++, std::move(done)});
       std::push_heap(completions_.begin(), completions_.end(), std::greater<>());
-      // The group may have become durable between the check above and the
-      // push: the hook saw no completion then. Look once more.
-      completion_wake_ = true;
-      completion_cv_.notify_one();
+      // The group may have become durable (or the log failed) between the
+      // check above and the push, and the hook then saw no completion: look
+      // once more, here. The hook stores the durable LSN (or the failure)
+      // before it takes completion_mu_, so either its look comes after this
+      // push and it wakes the thread, or its store happened before this
+      // critical section and the loads below see it. Only then wake the
+      // thread: a wake per registration costs a context switch each.
+      if (log_->failed() || log_->durable_lsn() >= lsn) {
+        completion_wake_ = true;
+        completion_cv_.notify_one();
+      }
       return;
     }
   }

@@ -298,6 +298,7 @@ class Engine::Impl {
                            engine::LatencyHistogram::Snapshot* run);
   QueueStats engine_stats();
   engine::RoomLedger room_ledger();
+  void set_on_durable_pause(std::function<void()> pause) { on_durable_pause_ = std::move(pause); }
 
  private:
   class Guard;
@@ -561,6 +562,10 @@ class Engine::Impl {
   bool completion_stop_ HOTQ_GUARDED_BY(completion_mu_) = false;
   bool completion_wake_ HOTQ_GUARDED_BY(completion_mu_) = false;
   std::thread completion_thread_;  // started by the first on_durable that must wait
+  // Tests only (EngineOpener::pause_on_durable): called by on_durable() after
+  // it found the ticket not yet durable and before it registers the
+  // callback. Set before the engine is shared between threads.
+  std::function<void()> on_durable_pause_;
   // Queue objects by index; each is made once and lives until the engine dies.
   // acquire/release: a thread that sees the pointer sees the constructed queue.
   std::unique_ptr<std::atomic<engine::Queue*>[]> queues_;
@@ -576,6 +581,11 @@ class EngineOpener {
   // The log-room ledger of a durable engine with no operation under way
   // (engine/log_credit.h), for tests.
   static engine::RoomLedger room_ledger(Engine& engine);
+
+  // Makes on_durable() call `pause` between finding the ticket not durable
+  // and registering its callback, so a test can end the group right there.
+  // Call before other threads use the engine.
+  static void pause_on_durable(Engine& engine, std::function<void()> pause);
 
   // Engine::stats() plus the queue's summed latency histograms (wait:
   // enqueue to first reserve; run: reserve to ack), read in the same pass.
