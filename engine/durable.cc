@@ -566,7 +566,53 @@ Status Engine::Impl::materialize(engine::LogState& state) {
 Status Engine::Impl::snapshot() {
   if (!durable()) return Status(Code::not_supported, "an in-memory engine has no snapshots");
   MutexLock run(snapshot_run_mu_);
-  return take_snapshot();
+  return counted_snapshot();
+}
+
+Status Engine::Impl::counted_snapshot() {
+  const std::uint64_t before = snapshot_lsn_.load(std::memory_order_relaxed);  // relaxed: ours
+  Status st = take_snapshot();
+  if (st.ok() && snapshot_lsn_.load(std::memory_order_relaxed) == before) return st;  // nothing new
+  // relaxed: statistics.
+  (st.ok() ? snapshots_taken_ : snapshot_failures_).fetch_add(1, std::memory_order_relaxed);
+  MutexLock lock(snapshot_mu_);
+  snapshot_error_ = st.ok() ? std::string() : st.to_string();
+  return st;
+}
+
+WalStats Engine::Impl::wal_stats() const {
+  WalStats w;
+  if (!durable()) return w;
+  w.durable = true;
+  // failed, then durable_lsn (acquire both): a failure seen here comes with
+  // its final durable LSN.
+  w.failed = log_->failed();
+  if (w.failed) w.failure = log_->failure();
+  w.durable_lsn = log_->durable_lsn();
+  w.last_lsn = log_->last_lsn();
+  const wal::LogStats ls = log_->stats();
+  w.groups = ls.groups;
+  w.records = ls.records;
+  w.bytes = ls.bytes;
+  w.segments = log_->segments().size();
+  w.segments_started = ls.segments_started;
+  w.segments_filled = ls.segments_filled;
+  w.roll_waits = ls.roll_waits;
+  w.no_space = ls.no_space;
+  engine::LatencyHistogram::Snapshot commit;
+  log_->commit_latency(&commit);
+  w.commit = engine::summarize(commit);
+  // relaxed: statistics.
+  w.snapshot_lsn = snapshot_lsn_.load(std::memory_order_relaxed);
+  w.snapshots = snapshots_taken_.load(std::memory_order_relaxed);
+  w.snapshot_failures = snapshot_failures_.load(std::memory_order_relaxed);
+  MutexLock lock(snapshot_mu_);
+  w.snapshot_error = snapshot_error_;
+  return w;
+}
+
+void Engine::Impl::wal_commit_histogram(engine::LatencyHistogram::Snapshot* s) const {
+  if (durable()) log_->commit_latency(s);
 }
 
 Status Engine::Impl::take_snapshot() {
@@ -635,8 +681,8 @@ void Engine::Impl::snapshot_loop() {
     if (!by_size && !by_time) continue;
     last_ns = now;
     // A failure leaves the log longer, nothing else; the next try may work.
-    // (Not yet visible to the embedder: see docs/architecture.md.)
-    (void)take_snapshot();
+    // The embedder sees it in wal_stats() (snapshot_failures, snapshot_error).
+    (void)counted_snapshot();
   }
 }
 

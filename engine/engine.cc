@@ -1704,17 +1704,6 @@ void Engine::Impl::collect(Queue& q, std::uint64_t now, QueueStats& stats,
   }
 }
 
-namespace {
-LatencySummary summarize(const engine::LatencyHistogram::Snapshot& s) {
-  LatencySummary out;
-  out.count = s.count;
-  out.p50_ns = s.percentile(0.5);
-  out.p99_ns = s.percentile(0.99);
-  out.p999_ns = s.percentile(0.999);
-  out.max_ns = s.max_ns;
-  return out;
-}
-}  // namespace
 
 Result<QueueCounts> Engine::Impl::counts(QueueId id) {
   Result<QueueStats> s = stats(id);
@@ -1814,6 +1803,7 @@ Status EngineOpener::open(const EngineOptions& options, std::unique_ptr<wal::Fs>
 
 const std::string& Engine::open_report() const { return impl_->open_report(); }
 Status Engine::snapshot() { return impl_->snapshot(); }
+WalStats Engine::wal_stats() const { return impl_->wal_stats(); }
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;

@@ -208,6 +208,17 @@ struct alignas(64) Shard {
   alignas(64) std::atomic<std::uint64_t> next_due_ns{UINT64_MAX};
 };
 
+// A histogram's percentiles as the public stats carry them.
+inline LatencySummary summarize(const LatencyHistogram::Snapshot& s) {
+  LatencySummary out;
+  out.count = s.count;
+  out.p50_ns = s.percentile(0.5);
+  out.p99_ns = s.percentile(0.99);
+  out.p999_ns = s.percentile(0.999);
+  out.max_ns = s.max_ns;
+  return out;
+}
+
 }  // namespace hotq::engine
 
 namespace hotq {
@@ -227,6 +238,9 @@ class Engine::Impl {
   // Takes a snapshot now (waits for one already running). not_supported in
   // memory; io_error or corruption with a message.
   Status snapshot();
+  WalStats wal_stats() const;
+  // The log's commit-latency histogram, added to *s (nothing in memory).
+  void wal_commit_histogram(engine::LatencyHistogram::Snapshot* s) const;
   // Stops the snapshot thread (close() and the destructor).
   void stop_snapshots();
 
@@ -410,6 +424,9 @@ class Engine::Impl {
   // Snapshots (durable.cc): the background thread, and one snapshot.
   void snapshot_loop();
   Status take_snapshot() HOTQ_REQUIRES(snapshot_run_mu_);
+  // take_snapshot(), counted in the stats (a snapshot with nothing new to
+  // cover is neither a snapshot nor a failure).
+  Status counted_snapshot() HOTQ_REQUIRES(snapshot_run_mu_);
   // Installs a queue at index (table_mu_ held); generation 0: the next one.
   engine::Queue* install_queue(std::uint32_t index, std::string_view name,
                                const QueueOptions& options, std::uint32_t generation)
@@ -534,7 +551,7 @@ class Engine::Impl {
   // Snapshots. snapshot_run_mu_ is held for a whole snapshot (one at a time:
   // the background thread's or snapshot()'s); snapshot_mu_ guards the rest.
   engine::Mutex snapshot_run_mu_;
-  engine::Mutex snapshot_mu_;
+  mutable engine::Mutex snapshot_mu_;
   engine::CondVar snapshot_cv_;
   bool snapshot_stop_ HOTQ_GUARDED_BY(snapshot_mu_) = false;
   std::thread snapshot_thread_;
@@ -542,6 +559,10 @@ class Engine::Impl {
   std::uint64_t snapshot_interval_ns_ = 0;   // options: 0 = never by time
   // The newest snapshot's LSN and the log's byte count when it was taken.
   std::atomic<std::uint64_t> snapshot_lsn_{0};
+  // relaxed: statistics (written under snapshot_run_mu_, read by wal_stats()).
+  std::atomic<std::uint64_t> snapshots_taken_{0};
+  std::atomic<std::uint64_t> snapshot_failures_{0};
+  std::string snapshot_error_ HOTQ_GUARDED_BY(snapshot_mu_);  // the newest failure's; "" after a success
   std::uint64_t snapshot_at_log_bytes_ HOTQ_GUARDED_BY(snapshot_run_mu_) = 0;
   // Completions: callbacks waiting for their LSN, run in LSN order by the
   // completion thread, which the log's writer wakes after each group.

@@ -837,6 +837,90 @@ TEST_F(DurableEngine, AsyncWritesLearnOfAFailedFsync) {
   EXPECT_EQ(later.lsn, 0u);
 }
 
+// wal_stats(): the log's counters follow what was written; each group's
+// commit is timed once; snapshots are counted only when they cover more.
+TEST_F(DurableEngine, WalStatsCountTheLogCommitsAndSnapshots) {
+  auto e = Open(fs_);
+  WalStats w = e->wal_stats();
+  EXPECT_TRUE(w.durable);
+  EXPECT_FALSE(w.failed);
+  EXPECT_EQ(w.durable_lsn, w.last_lsn);
+  const std::uint64_t lsn0 = w.last_lsn;
+  QueueId q = MakeQueue(*e);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(e->enqueue(q, {.payload = "p"}).ok());
+  w = e->wal_stats();
+  EXPECT_EQ(w.last_lsn, lsn0 + 4) << "a queue record and three enqueues";
+  EXPECT_EQ(w.durable_lsn, w.last_lsn) << "sync mode: each call returned durable";
+  EXPECT_GE(w.records, 4u);
+  EXPECT_GE(w.groups, 1u);
+  EXPECT_LE(w.groups, w.records);
+  EXPECT_GT(w.bytes, 4 * 16u) << "at least the record headers";
+  EXPECT_EQ(w.commit.count, w.groups) << "one timed commit per group";
+  EXPECT_LE(w.commit.p50_ns, w.commit.max_ns);
+  EXPECT_GE(w.segments, 1u);
+  EXPECT_GE(w.segments_started, 1u);
+  EXPECT_EQ(w.snapshots, 0u);
+  EXPECT_EQ(w.snapshot_lsn, 0u);
+  EXPECT_TRUE(w.failure.empty());
+
+  ASSERT_TRUE(e->snapshot().ok());
+  w = e->wal_stats();
+  EXPECT_EQ(w.snapshots, 1u);
+  EXPECT_EQ(w.snapshot_lsn, w.durable_lsn);
+  ASSERT_TRUE(e->snapshot().ok());
+  EXPECT_EQ(e->wal_stats().snapshots, 1u) << "nothing new to cover: no snapshot";
+  EXPECT_EQ(e->wal_stats().snapshot_failures, 0u);
+}
+
+TEST_F(DurableEngine, WalStatsShowAFailedSnapshotUntilOneSucceeds) {
+  wal::FaultyFs faulty(fs_);
+  auto e = Open(faulty);
+  QueueId q = MakeQueue(*e);
+  ASSERT_TRUE(e->enqueue(q, {.payload = "p"}).ok());
+  faulty.arm(wal::Fault::enospc_create, 0, "snap-");
+  Status st = e->snapshot();
+  ASSERT_FALSE(st.ok());
+  WalStats w = e->wal_stats();
+  EXPECT_EQ(w.snapshots, 0u);
+  EXPECT_EQ(w.snapshot_failures, 1u);
+  EXPECT_EQ(w.snapshot_error, st.to_string());
+  EXPECT_NE(w.snapshot_error.find("snapshot at LSN"), std::string::npos) << w.snapshot_error;
+  EXPECT_FALSE(w.failed) << "a failed snapshot leaves the log alone";
+  ASSERT_TRUE(e->snapshot().ok());
+  w = e->wal_stats();
+  EXPECT_EQ(w.snapshots, 1u);
+  EXPECT_EQ(w.snapshot_failures, 1u);
+  EXPECT_TRUE(w.snapshot_error.empty());
+}
+
+TEST_F(DurableEngine, WalStatsShowAFailedLogAndItsLastDurableLsn) {
+  wal::FaultyFs faulty(fs_);
+  auto e = Open(faulty);
+  QueueId q = MakeQueue(*e);
+  ASSERT_TRUE(e->enqueue(q, {.payload = "kept"}).ok());
+  const std::uint64_t durable = e->wal_stats().durable_lsn;
+  faulty.arm(wal::Fault::eio_sync, 0, "wal-");
+  EXPECT_EQ(e->enqueue(q, {.payload = "lost"}).code(), Code::wal_failed);
+  WalStats w = e->wal_stats();
+  EXPECT_TRUE(w.failed);
+  EXPECT_NE(w.failure.find("fdatasync"), std::string::npos) << w.failure;
+  EXPECT_EQ(w.durable_lsn, durable) << "nothing after the failure is durable";
+  EXPECT_GT(w.last_lsn, w.durable_lsn);
+  EXPECT_EQ(w.commit.count, w.groups + 1) << "the failed commit is timed, not counted as a group";
+}
+
+TEST(InMemoryEngine, HasNoWalStats) {
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(Engine::open({}, &e).ok());
+  QueueId q = e->create_queue("q").value();
+  ASSERT_TRUE(e->enqueue(q, {.payload = "p"}).ok());
+  WalStats w = e->wal_stats();
+  EXPECT_FALSE(w.durable);
+  EXPECT_EQ(w.last_lsn, 0u);
+  EXPECT_EQ(w.groups, 0u);
+  EXPECT_EQ(w.commit.count, 0u);
+}
+
 TEST(InMemoryEngine, TicketsAreDurableAtOnce) {
   std::unique_ptr<Engine> e;
   ASSERT_TRUE(Engine::open({}, &e).ok());

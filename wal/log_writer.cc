@@ -499,7 +499,9 @@ bool Log::write_group(std::string& group, std::uint64_t first_lsn, std::uint32_t
   }
   iov[n++] = {group.data(), group.size()};
   iov[n++] = {const_cast<char*>(sentinel), sentinel_bytes};
+  const std::uint64_t started_ns = steady_ns();
   const int rc = current_->write_sync(at, {iov, static_cast<std::size_t>(n)});
+  commit_ns_.record(steady_ns() - started_ns);
   if (rc != 0) {
     fail("wal: write+fdatasync of " + std::to_string(group.size()) + " bytes (LSN " +
          std::to_string(first_lsn) + ".." + std::to_string(first_lsn + count - 1) + ") at " +

@@ -97,6 +97,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/histogram.h"
 #include "engine/mutex.h"
 #include "wal/format.h"
 #include "wal/fs.h"
@@ -217,6 +218,11 @@ class Log {
   bool failed() const { return failed_.load(std::memory_order_acquire); }
   std::string failure() const;
   LogStats stats() const;
+  // Adds each group's commit time so far to *s: the writer's write+fdatasync
+  // call (io_uring: the linked pair) from its start to its return, whether
+  // it succeeded or not. The directory fsync of a segment's first group is
+  // not in it.
+  void commit_latency(engine::LatencyHistogram::Snapshot* s) const { commit_ns_.add_to(*s); }
 
   // Segments wholly covered by a snapshot (every record <= covered_lsn)
   // become free for reuse. Returns 0 or an errno (not a log failure: the
@@ -329,6 +335,8 @@ class Log {
   std::string current_name_;
   std::uint64_t offset_ = 0;
   bool header_pending_ = false;  // current_ was just rolled into
+
+  engine::LatencyHistogram commit_ns_;  // writer thread records; anyone reads
 
   // relaxed: statistics, each counter on its own (stat_reserved_ is written
   // under mu_ and only mirrors claimed_ for stats()).

@@ -106,6 +106,33 @@ struct QueueStats {
   LatencySummary run;   // reserve to ack (leases that carry reserved_ns)
 };
 
+// The write-ahead log of a durable engine (Engine::wal_stats()). An
+// in-memory engine has none: durable is false and everything else is zero.
+// Counters are cumulative since open.
+struct WalStats {
+  bool durable = false;           // the engine has a log (EngineOptions::wal_dir)
+  bool failed = false;            // the log failed: every later write is refused
+  std::string failure;            // why, naming the file, offset and errno (when failed)
+  std::uint64_t durable_lsn = 0;  // every record up to this LSN is on disk
+  std::uint64_t last_lsn = 0;     // the newest record handed out (durable or not)
+  std::uint64_t groups = 0;       // group commits: one write + fdatasync each
+  std::uint64_t records = 0;      // records in them
+  std::uint64_t bytes = 0;        // bytes written in them, headers included
+  std::uint64_t segments = 0;     // segment files holding the log after the newest snapshot
+  std::uint64_t segments_started = 0;
+  std::uint64_t segments_filled = 0;  // made from scratch (zero-filled), not recycled
+  std::uint64_t roll_waits = 0;   // writes that waited for a segment to be made ready
+  std::uint64_t no_space = 0;     // writes and reservations refused for lack of disk space
+  // Each group's commit: the write + fdatasync call (io_uring: the linked
+  // pair) as the log's writer thread timed it, start to return.
+  LatencySummary commit;
+  // Snapshots, taken in the background or by snapshot().
+  std::uint64_t snapshot_lsn = 0;  // the newest snapshot covers the log up to here (0: none)
+  std::uint64_t snapshots = 0;     // written since open
+  std::uint64_t snapshot_failures = 0;
+  std::string snapshot_error;      // the newest failure's message; empty after a success
+};
+
 // One job as inspect() sees it.
 struct JobInfo {
   JobId id = 0;
@@ -299,6 +326,11 @@ class HOTQ_API Engine {
   // The same over every queue of the engine (counts and histograms summed;
   // the oldest ready age is the maximum).
   QueueStats engine_stats();
+
+  // The log's counters, commit latency and snapshots (see WalStats). Cheap:
+  // a few atomic loads, two short locks and a histogram read; callable from
+  // any thread, also after the log failed.
+  WalStats wal_stats() const;
 
   // What open() found and did, one line each: the WAL back-end chosen, the
   // snapshot and records replayed, a torn tail cut (file, offset, bytes),
