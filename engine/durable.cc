@@ -430,6 +430,14 @@ engine::RoomLedger Engine::Impl::room_ledger() {
 
 engine::RoomLedger EngineOpener::room_ledger(Engine& engine) { return engine.impl_->room_ledger(); }
 
+WalStats EngineOpener::wal_stats_histogram(Engine& engine,
+                                           engine::LatencyHistogram::Snapshot* commit) {
+  // Two reads, not one instant: the histogram's count may differ from the
+  // stats' groups by the commits in flight (and counts failed ones too).
+  engine.impl_->wal_commit_histogram(commit);
+  return engine.impl_->wal_stats();
+}
+
 void EngineOpener::pause_on_durable(Engine& engine, std::function<void()> pause) {
   engine.impl_->set_on_durable_pause(std::move(pause));
 }

@@ -1792,6 +1792,9 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>* engin
 
 Status EngineOpener::open(const EngineOptions& options, std::unique_ptr<wal::Fs> fs,
                           std::string_view backend_note, std::unique_ptr<Engine>* engine) {
+  // Options as Engine::open leaves them: a caller that skips it (a test on
+  // an in-memory file layer) must name the shards itself.
+  HOTQ_CHECK(options.shards >= 1 && options.shards <= shards_max);
   auto impl = std::make_unique<Engine::Impl>(options);
   if (fs != nullptr) {
     Status st = impl->open_wal(options, std::move(fs), backend_note);

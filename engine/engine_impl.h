@@ -596,6 +596,8 @@ class Engine::Impl {
 // the tests that open an engine on an in-memory or faulty file layer.
 class EngineOpener {
  public:
+  // Engine::open after its checks of `options`: shards must be set (1 ..
+  // shards_max; checked), and the other options valid.
   static Status open(const EngineOptions& options, std::unique_ptr<wal::Fs> fs,
                      std::string_view backend_note, std::unique_ptr<Engine>* engine);
 
@@ -607,6 +609,10 @@ class EngineOpener {
   // and registering its callback, so a test can end the group right there.
   // Call before other threads use the engine.
   static void pause_on_durable(Engine& engine, std::function<void()> pause);
+
+  // Engine::wal_stats() plus the log's commit-latency histogram (added to
+  // *commit), for engine/prometheus.cc.
+  static WalStats wal_stats_histogram(Engine& engine, engine::LatencyHistogram::Snapshot* commit);
 
   // Engine::stats() plus the queue's summed latency histograms (wait:
   // enqueue to first reserve; run: reserve to ack), read in the same pass.

@@ -108,6 +108,20 @@ bool read_queue(Engine& engine, QueueId id, QueueView* view) {
   return true;
 }
 
+// A durable engine's log (absent in memory).
+struct WalView {
+  WalStats stats;
+  ExpositionHistogram commit;
+};
+
+bool read_wal(Engine& engine, WalView* view) {
+  LatencyHistogram::Snapshot commit;  // about 6 KB on the stack
+  view->stats = EngineOpener::wal_stats_histogram(engine, &commit);
+  if (!view->stats.durable) return false;
+  view->commit = rebucket(commit);
+  return true;
+}
+
 // ---------------------------------------------------------------- writing
 
 void append_uint(std::string& out, std::uint64_t v) {
@@ -286,6 +300,54 @@ constexpr CounterFamily counter_families[] = {
     {"jobs_purged_total", &QueueCounts::purged, "Waiting jobs removed by purge()."},
 };
 
+// The log's families, each one sample without labels.
+struct WalFamily {
+  std::string_view name;
+  std::string_view type;
+  std::uint64_t WalStats::*field;
+  std::string_view help;
+};
+constexpr WalFamily wal_families[] = {
+    {"wal_durable_lsn", "gauge", &WalStats::durable_lsn,
+     "Every log record up to this LSN is on disk (fdatasync'ed)."},
+    {"wal_last_lsn", "gauge", &WalStats::last_lsn,
+     "The newest log record handed out, durable or not."},
+    {"wal_groups_total", "counter", &WalStats::groups,
+     "Group commits: one write and one fdatasync each."},
+    {"wal_records_total", "counter", &WalStats::records, "Log records written in groups."},
+    {"wal_bytes_total", "counter", &WalStats::bytes,
+     "Bytes written in groups, headers included."},
+    {"wal_segments", "gauge", &WalStats::segments,
+     "Segment files holding the log after the newest snapshot."},
+    {"wal_segments_filled_total", "counter", &WalStats::segments_filled,
+     "Segments made from scratch (zero-filled) rather than recycled."},
+    {"wal_roll_waits_total", "counter", &WalStats::roll_waits,
+     "Writes that waited for a segment to be made ready."},
+    {"wal_no_space_total", "counter", &WalStats::no_space,
+     "Writes and reservations refused for lack of disk space."},
+    {"wal_snapshot_lsn", "gauge", &WalStats::snapshot_lsn,
+     "The newest snapshot covers the log up to this LSN (0: none)."},
+    {"wal_snapshots_total", "counter", &WalStats::snapshots, "Snapshots written."},
+    {"wal_snapshot_failures_total", "counter", &WalStats::snapshot_failures,
+     "Snapshots that failed (the log stays longer; the next one tries again)."},
+};
+
+void write_wal(Page& page, const WalView& wal) {
+  page.family("wal_failed", "gauge",
+              "1 when the log failed (an I/O error): writes are refused until reopen.");
+  page.sample("wal_failed", {}, {});
+  page.value_uint(wal.stats.failed ? 1 : 0);
+  for (const WalFamily& f : wal_families) {
+    page.family(f.name, f.type, f.help);
+    page.sample(f.name, {}, {});
+    page.value_uint(wal.stats.*f.field);
+  }
+  page.family("wal_commit_seconds", "histogram",
+              "Each group's write and fdatasync (io_uring: the linked pair), as the log's "
+              "writer thread timed it.");
+  append_histogram_samples(page, "wal_commit_seconds", {}, wal.commit);
+}
+
 void write_page(Page& page, const std::vector<QueueView>& queues) {
   {
     std::string version_label = "version=\"";
@@ -386,8 +448,11 @@ Status prometheus_text(Engine& engine, const PrometheusOptions& options, std::st
   }
   // About 5 KB per queue with histograms; a guess, only to avoid regrowth.
   out->reserve(out->size() + 2048 + queues.size() * 5120);
+  engine::WalView wal;
+  const bool durable = engine::read_wal(engine, &wal);
   engine::Page page(*out, options.prefix);
   engine::write_page(page, queues);
+  if (durable) engine::write_wal(page, wal);
   return Status::Ok();
 }
 

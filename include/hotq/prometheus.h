@@ -15,6 +15,10 @@
 //   hotq_oldest_ready_age_seconds{queue}      gauge
 //   hotq_job_wait_seconds{queue}              histogram, enqueue to first reserve
 //   hotq_job_run_seconds{queue}               histogram, reserve to ack
+//   hotq_wal_*                                durable engines only: the log's
+//                                             LSNs, groups, bytes, segments,
+//                                             snapshots, failure, and
+//                                             hotq_wal_commit_seconds (histogram)
 //
 // Latencies. The engine keeps log-linear histograms (1/16 relative error);
 // the export re-buckets them onto fixed `le` bounds (1-2-5 steps from 1

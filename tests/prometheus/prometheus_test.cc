@@ -29,8 +29,12 @@
 #include <utility>
 #include <vector>
 
+#include "engine/engine_impl.h"
 #include "engine/histogram.h"
 #include "tests/test_util.h"
+#include "wal/borrowed_fs.h"
+#include "wal/faulty_fs.h"
+#include "wal/mem_fs.h"
 
 namespace hotq::engine {
 // Defined in engine/prometheus.cc (a test seam; there is no internal header
@@ -852,6 +856,61 @@ TEST_F(PrometheusEngineTest, EmptyEngineFollowsTheConventions) {
   }
   EXPECT_EQ(e.type_of("hotq_job_wait_seconds"), "histogram");
   EXPECT_EQ(e.type_of("hotq_job_run_seconds"), "histogram");
+  for (const prom::Family& f : e.families) {
+    EXPECT_FALSE(f.name.starts_with("hotq_wal_")) << f.name << ": an in-memory engine has no log";
+  }
+}
+
+// A durable engine's page adds the log's families, equal to wal_stats().
+TEST(PrometheusWal, DurableEnginePageHasTheLog) {
+  wal::MemFs mem;
+  wal::FaultyFs faulty(mem);
+  ManualClock clock;
+  EngineOptions o;
+  o.clock = &clock;
+  o.wall_clock = &clock;
+  o.shards = 2;
+  o.wal_segment_bytes = 64 << 10;
+  std::unique_ptr<Engine> engine;
+  ASSERT_TRUE(EngineOpener::open(o, std::make_unique<wal::BorrowedFs>(faulty), "mem", &engine).ok());
+  const QueueId q = engine->create_queue("q").value();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(engine->enqueue(q, {.payload = "p"}).ok());
+  ASSERT_TRUE(engine->snapshot().ok());
+  // Sync calls: nothing is in flight now, so the page and the stats agree.
+  const WalStats w = engine->wal_stats();
+  std::string page = prometheus_text(*engine);
+  prom::Parsed p = parse(page);
+  ASSERT_TRUE(p.ok()) << p.error << "\n" << page;
+  const prom::Exposition& e = p.exposition;
+  auto get = [&](std::string_view name) {
+    std::optional<double> v = e.value(name, {});
+    EXPECT_TRUE(v.has_value()) << name << " missing\n" << page;
+    return v.value_or(-1);
+  };
+  auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+  EXPECT_EQ(get("hotq_wal_failed"), 0.0);
+  EXPECT_EQ(get("hotq_wal_durable_lsn"), d(w.durable_lsn));
+  EXPECT_EQ(get("hotq_wal_last_lsn"), d(w.last_lsn));
+  EXPECT_EQ(get("hotq_wal_groups_total"), d(w.groups));
+  EXPECT_EQ(get("hotq_wal_records_total"), d(w.records));
+  EXPECT_EQ(get("hotq_wal_bytes_total"), d(w.bytes));
+  EXPECT_EQ(get("hotq_wal_segments"), d(w.segments));
+  EXPECT_EQ(get("hotq_wal_snapshots_total"), 1.0);
+  EXPECT_EQ(get("hotq_wal_snapshot_lsn"), d(w.durable_lsn));
+  EXPECT_EQ(get("hotq_wal_snapshot_failures_total"), 0.0);
+  EXPECT_GE(w.groups, 1u);
+  EXPECT_EQ(e.type_of("hotq_wal_commit_seconds"), "histogram");
+  EXPECT_EQ(get("hotq_wal_commit_seconds_count"), d(w.groups)) << "one timed commit per group";
+  EXPECT_EQ(e.value("hotq_wal_commit_seconds_bucket", {{"le", "+Inf"}}), d(w.groups));
+
+  // A failed fdatasync: the log is failed, and says so.
+  faulty.arm(wal::Fault::eio_sync, 0, "wal-");
+  EXPECT_EQ(engine->enqueue(q, {.payload = "lost"}).code(), Code::wal_failed);
+  page = prometheus_text(*engine);
+  p = parse(page);
+  ASSERT_TRUE(p.ok()) << p.error << "\n" << page;
+  EXPECT_EQ(p.exposition.value("hotq_wal_failed", {}), 1.0);
+  EXPECT_EQ(p.exposition.value("hotq_wal_durable_lsn", {}), d(w.durable_lsn));
 }
 
 // Known work on two queues; the page says exactly what was done.
