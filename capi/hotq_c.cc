@@ -127,6 +127,7 @@ static_assert(alignof(hotq::Payload) <= alignof(void*));
 constexpr std::size_t engine_options_v1_bytes = sizeof(hotq_engine_options);
 constexpr std::size_t queue_options_v1_bytes = sizeof(hotq_queue_options);
 constexpr std::size_t queue_stats_v1_bytes = sizeof(hotq_queue_stats);
+constexpr std::size_t wal_stats_v1_bytes = sizeof(hotq_wal_stats);
 
 // ---------------------------------------------------------------- guards
 
@@ -351,6 +352,32 @@ hotq_code do_ack_batch(hotq_engine* engine, hotq_queue_id queue, const hotq_leas
   return first;
 }
 
+hotq_latency to_c(const hotq::LatencySummary& l) noexcept {
+  return hotq_latency{l.count, l.p50_ns, l.p99_ns, l.p999_ns, l.max_ns};
+}
+
+// Copies `c` (the library's struct, c.struct_size the caller's) into the
+// caller's struct: as many bytes as both know, the rest of the caller's
+// zeroed (a struct from a newer header). size >= the v1 bytes is checked
+// before.
+template <typename T>
+void copy_sized(const T& c, T* out) noexcept {
+  const std::size_t size = c.struct_size;
+  const std::size_t mine = size < sizeof c ? size : sizeof c;
+  std::memcpy(static_cast<void*>(out), &c, mine);
+  if (size > sizeof c) std::memset(reinterpret_cast<char*>(out) + sizeof c, 0, size - sizeof c);
+}
+
+// A NUL-terminated malloc'ed copy (hotq_text_release frees it); null when
+// out of memory.
+char* malloc_text(std::string_view text) noexcept {
+  char* out = static_cast<char*>(std::malloc(text.size() + 1));
+  if (out == nullptr) return nullptr;
+  std::memcpy(out, text.data(), text.size());
+  out[text.size()] = '\0';
+  return out;
+}
+
 void fill_stats(const hotq::QueueStats& s, hotq_queue_stats* out) noexcept {
   const std::uint32_t size = out->struct_size;
   hotq_queue_stats c{};
@@ -376,16 +403,30 @@ void fill_stats(const hotq::QueueStats& s, hotq_queue_stats* out) noexcept {
   c.cancelled = k.cancelled;
   c.purged = k.purged;
   c.oldest_ready_age_ns = s.oldest_ready_age_ns;
-  const auto lat = [](const hotq::LatencySummary& l) {
-    return hotq_latency{l.count, l.p50_ns, l.p99_ns, l.p999_ns, l.max_ns};
-  };
-  c.wait = lat(s.wait);
-  c.run = lat(s.run);
-  // A caller's struct from a newer header: what this library does not know
-  // is zeroed (checked: size >= v1 bytes before we get here).
-  const std::size_t mine = size < sizeof c ? size : sizeof c;
-  std::memcpy(static_cast<void*>(out), &c, mine);
-  if (size > sizeof c) std::memset(reinterpret_cast<char*>(out) + sizeof c, 0, size - sizeof c);
+  c.wait = to_c(s.wait);
+  c.run = to_c(s.run);
+  copy_sized(c, out);
+}
+
+void fill_wal_stats(const hotq::WalStats& w, hotq_wal_stats* out) noexcept {
+  hotq_wal_stats c{};
+  c.struct_size = out->struct_size;
+  c.flags = (w.durable ? HOTQ_WAL_FLAG_DURABLE : 0u) | (w.failed ? HOTQ_WAL_FLAG_FAILED : 0u);
+  c.durable_lsn = w.durable_lsn;
+  c.last_lsn = w.last_lsn;
+  c.groups = w.groups;
+  c.records = w.records;
+  c.bytes = w.bytes;
+  c.segments = w.segments;
+  c.segments_started = w.segments_started;
+  c.segments_filled = w.segments_filled;
+  c.roll_waits = w.roll_waits;
+  c.no_space = w.no_space;
+  c.commit = to_c(w.commit);
+  c.snapshot_lsn = w.snapshot_lsn;
+  c.snapshots = w.snapshots;
+  c.snapshot_failures = w.snapshot_failures;
+  copy_sized(c, out);
 }
 
 // What hotq_dead_list hands out: the public struct plus what its pointers
@@ -913,16 +954,43 @@ hotq_code hotq_engine_stats_get(hotq_engine* engine, hotq_queue_stats* stats) {
   });
 }
 
+hotq_code hotq_wal_stats_get(hotq_engine* engine, hotq_wal_stats* stats) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || stats == nullptr || stats->struct_size < wal_stats_v1_bytes) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    fill_wal_stats(engine->engine->wal_stats(), stats);
+    return HOTQ_OK;
+  });
+}
+
+hotq_code hotq_wal_texts(hotq_engine* engine, char** failure, char** snapshot_error) {
+  if (failure != nullptr) *failure = nullptr;
+  if (snapshot_error != nullptr) *snapshot_error = nullptr;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    const hotq::WalStats w = engine->engine->wal_stats();
+    char* f = failure != nullptr ? malloc_text(w.failure) : nullptr;
+    char* se = snapshot_error != nullptr ? malloc_text(w.snapshot_error) : nullptr;
+    if ((failure != nullptr && f == nullptr) || (snapshot_error != nullptr && se == nullptr)) {
+      std::free(f);
+      std::free(se);
+      return HOTQ_NO_MEMORY;
+    }
+    if (failure != nullptr) *failure = f;
+    if (snapshot_error != nullptr) *snapshot_error = se;
+    return HOTQ_OK;
+  });
+}
+
 hotq_code hotq_metrics_prometheus(hotq_engine* engine, char** text, size_t* bytes) {
   if (text != nullptr) *text = nullptr;
   if (bytes != nullptr) *bytes = 0;
   return guard([&]() -> hotq_code {
     if (engine == nullptr || text == nullptr || bytes == nullptr) return HOTQ_INVALID_ARGUMENT;
     const std::string page = hotq::prometheus_text(*engine->engine);
-    char* out = static_cast<char*>(std::malloc(page.size() + 1));
+    char* out = malloc_text(page);
     if (out == nullptr) return HOTQ_NO_MEMORY;
-    std::memcpy(out, page.data(), page.size());
-    out[page.size()] = '\0';
     *text = out;
     *bytes = page.size();
     return HOTQ_OK;

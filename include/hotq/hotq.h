@@ -571,6 +571,42 @@ HOTQ_C_API hotq_code hotq_queue_stats_get(hotq_engine* engine, hotq_queue_id que
 /* The same summed over every queue (oldest_ready_age_ns: the maximum). */
 HOTQ_C_API hotq_code hotq_engine_stats_get(hotq_engine* engine, hotq_queue_stats* stats);
 
+/* hotq::WalStats (hotq/engine.h) as plain data: a durable engine's
+ * write-ahead log. Set struct_size to sizeof(hotq_wal_stats) before the call
+ * (as for hotq_queue_stats). Counters are cumulative since open. */
+#define HOTQ_WAL_FLAG_DURABLE 1u /* the engine has a log (wal_dir set) */
+#define HOTQ_WAL_FLAG_FAILED 2u  /* the log failed; writes are refused */
+typedef struct hotq_wal_stats {
+  uint32_t struct_size;
+  uint32_t flags;            /* HOTQ_WAL_FLAG_*; 0 in memory
+                                (and every field below is 0) */
+  uint64_t durable_lsn;      /* every record up to this LSN is on disk */
+  uint64_t last_lsn;         /* the newest record handed out */
+  uint64_t groups;           /* group commits: one write + fdatasync each */
+  uint64_t records;
+  uint64_t bytes;            /* written in groups, headers included */
+  uint64_t segments;         /* files holding the log after the newest snapshot */
+  uint64_t segments_started;
+  uint64_t segments_filled;  /* made from scratch, not recycled */
+  uint64_t roll_waits;       /* writes that waited for a segment */
+  uint64_t no_space;         /* writes and reservations refused with HOTQ_NO_SPACE */
+  hotq_latency commit;       /* each group's write + fdatasync */
+  uint64_t snapshot_lsn;     /* the newest snapshot covers the log up to here */
+  uint64_t snapshots;
+  uint64_t snapshot_failures;
+} hotq_wal_stats;
+
+/* The log's stats now. HOTQ_INVALID_ARGUMENT when struct_size is smaller
+ * than this header's first release of the struct. */
+HOTQ_C_API hotq_code hotq_wal_stats_get(hotq_engine* engine, hotq_wal_stats* stats);
+/* The log's texts: *failure why it failed (file, offset, errno) and
+ * *snapshot_error the newest snapshot failure's message (empty after a
+ * success); each "" when there is none. Either pointer may be NULL (that
+ * text is not made). Each text is allocated by the library, NUL-terminated:
+ * free it with hotq_text_release (also when the call fails, where it is
+ * NULL). */
+HOTQ_C_API hotq_code hotq_wal_texts(hotq_engine* engine, char** failure, char** snapshot_error);
+
 /* ---------------------------------------------------------------- metrics
  * The engine's stats as a Prometheus text page (format 0.0.4; every metric
  * in docs/metrics.md; the C++ hotq::prometheus_text), for a broker's

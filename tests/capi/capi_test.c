@@ -829,6 +829,18 @@ static void test_stats(void) {
   CHECK_CODE(hotq_engine_stats_get(e, &all), HOTQ_OK);
   CHECK_U64(all.enqueued, 5);
   CHECK_U64(all.ready, 2);
+
+  /* An in-memory engine has no log: flags 0, every field 0 (over 0xFF). */
+  hotq_wal_stats ws;
+  memset(&ws, 0xFF, sizeof ws);
+  ws.struct_size = sizeof ws;
+  CHECK_CODE(hotq_wal_stats_get(e, &ws), HOTQ_OK);
+  CHECK_U64(ws.struct_size, sizeof ws);
+  CHECK_U64(ws.flags, 0);
+  CHECK_U64(ws.last_lsn + ws.groups + ws.bytes + ws.commit.count + ws.snapshots, 0);
+  ws.struct_size = 4;
+  CHECK_CODE(hotq_wal_stats_get(e, &ws), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_wal_stats_get(NULL, &ws), HOTQ_INVALID_ARGUMENT);
   hotq_engine_free(e);
 }
 
@@ -979,6 +991,31 @@ static void test_durable(void) {
   CHECK_CODE(hotq_engine_snapshot(e, err, sizeof err), HOTQ_OK);
   CHECK(strcmp(err, "") == 0);
   put(e, q, "four"); /* after the snapshot: replayed from the log */
+  {
+    /* The log's stats: "four" was a sync enqueue, so it is durable. */
+    hotq_wal_stats ws;
+    memset(&ws, 0, sizeof ws);
+    ws.struct_size = sizeof ws;
+    CHECK_CODE(hotq_wal_stats_get(e, &ws), HOTQ_OK);
+    CHECK_U64(ws.flags, HOTQ_WAL_FLAG_DURABLE);
+    CHECK(ws.durable_lsn >= 5 && ws.durable_lsn <= ws.last_lsn); /* queue, 4 enqueues */
+    CHECK(ws.groups >= 1 && ws.records >= ws.groups && ws.bytes > 0);
+    CHECK(ws.commit.count >= 1 && ws.commit.p50_ns <= ws.commit.max_ns);
+    CHECK(ws.segments >= 1);
+    CHECK_U64(ws.snapshots, 1);
+    CHECK_U64(ws.snapshot_failures, 0);
+    CHECK(ws.snapshot_lsn >= 1 && ws.snapshot_lsn < ws.durable_lsn);
+    char* failure = NULL;
+    char* snapshot_error = NULL;
+    CHECK_CODE(hotq_wal_texts(e, &failure, &snapshot_error), HOTQ_OK);
+    CHECK(failure != NULL && strcmp(failure, "") == 0);
+    CHECK(snapshot_error != NULL && strcmp(snapshot_error, "") == 0);
+    hotq_text_release(failure);
+    hotq_text_release(snapshot_error);
+    CHECK_CODE(hotq_wal_texts(e, NULL, NULL), HOTQ_OK);
+    CHECK_CODE(hotq_wal_texts(NULL, &failure, NULL), HOTQ_INVALID_ARGUMENT);
+    CHECK(failure == NULL);
+  }
 
   /* Freeing calls the callbacks still waiting: exactly once, durable. */
   hotq_engine_free(e);
@@ -1161,6 +1198,18 @@ static void test_faults(void) {
   CHECK_CODE(hotq_reserve(e, q, 60000, &job), HOTQ_OK); /* reads still work */
   CHECK_CODE(hotq_ack(e, q, hotq_job_lease(&job)), HOTQ_WAL_FAILED);
   hotq_job_release(&job);
+  {
+    /* The log says it failed, and why. */
+    hotq_wal_stats ws;
+    ws.struct_size = sizeof ws;
+    CHECK_CODE(hotq_wal_stats_get(e, &ws), HOTQ_OK);
+    CHECK_U64(ws.flags, HOTQ_WAL_FLAG_DURABLE | HOTQ_WAL_FLAG_FAILED);
+    CHECK(ws.durable_lsn < ws.last_lsn);
+    char* failure = NULL;
+    CHECK_CODE(hotq_wal_texts(e, &failure, NULL), HOTQ_OK);
+    CHECK_STR_HAS(failure, "fdatasync");
+    hotq_text_release(failure);
+  }
   hotq_engine_free(e);
   fault_disk_free(disk);
 
