@@ -90,6 +90,8 @@ struct RunResult {
   }
   // Adds <prefix>p50 .. <prefix>max in microseconds.
   void add_latency(const std::string& prefix, const engine::LatencyHistogram::Snapshot& s);
+  // The same from a public LatencySummary (p50, p99, p99.9, max).
+  void add_summary(const std::string& prefix, const LatencySummary& s);
 };
 
 // The settings a scenario resolved (its defaults filled in), printed in the

@@ -37,6 +37,13 @@ void RunResult::add_latency(const std::string& prefix, const Histogram::Snapshot
   add(prefix + "max", static_cast<double>(s.max_ns) / 1e3, "us");
 }
 
+void RunResult::add_summary(const std::string& prefix, const LatencySummary& s) {
+  add(prefix + "p50", static_cast<double>(s.p50_ns) / 1e3, "us");
+  add(prefix + "p99", static_cast<double>(s.p99_ns) / 1e3, "us");
+  add(prefix + "p99.9", static_cast<double>(s.p999_ns) / 1e3, "us");
+  add(prefix + "max", static_cast<double>(s.max_ns) / 1e3, "us");
+}
+
 const char* mode_name(Mode m) {
   switch (m) {
     case Mode::memory:
@@ -345,6 +352,12 @@ RunResult lifecycle_run(const Options& o, Progress& progress) {
     r.add_latency("enqueue_call_", l.enqueue);
     r.add_latency("reserve_ack_", l.settle);
   }
+  if (o.mode != Mode::memory) {
+    const WalStats w = b.engine->wal_stats();
+    r.add("wal_groups_per_s", static_cast<double>(w.groups) / l.seconds, "groups/s");
+    r.add("wal_records_per_group", w.groups == 0 ? 0 : static_cast<double>(w.records) / static_cast<double>(w.groups), "records");
+    r.add_summary("wal_commit_", w.commit);
+  }
   return r;
 }
 
@@ -358,6 +371,12 @@ RunResult lifecycle_run(const Options& o, Progress& progress) {
 // 50 us (the pacing window) and enqueues every job due by then in one async
 // batch; a consumer thread reserves and acknowledges (async) so the queue
 // stays short and the log carries whole lifecycles.
+//
+// Beside it, to tell where the time goes: call_durable_*, from each batch's
+// enqueue call to its callback (the engine's part: the wait for the group in
+// flight, its own write + fdatasync, the completion thread's wake-up), and
+// wal_commit_*, each group's write + fdatasync as the log timed it
+// (Engine::wal_stats()): the disk's own latency under this load.
 constexpr std::uint64_t pacing_window_ns = 50'000;
 
 Params latency_resolve(Options& o) {
@@ -383,6 +402,7 @@ RunResult latency_run(const Options& o, Progress& progress) {
   const QueueId q = b.queue;
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // sleep to the microsecond, not 50 us late
   Histogram latency;
+  Histogram call_latency;                  // from the batch's enqueue call
   std::atomic<std::uint64_t> recorded{0};  // release by the callback, acquire by the waiter below
   std::atomic<std::uint64_t> failed{0};    // relaxed: read after recorded's acquire
   std::atomic<bool> producing{true};       // relaxed: ends the consumer's loop; join() orders
@@ -421,6 +441,7 @@ RunResult latency_run(const Options& o, Progress& progress) {
     if (due_count > sent) behind_max = std::max(behind_max, now - due_of(sent));
     while (sent < due_count) {
       const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(batch_jobs_max, due_count - sent));
+      const std::uint64_t called = now_ns();
       BatchResult res = e.enqueue_batch_async(q, {rq.reqs.data(), n}, {rq.ids.data(), n},
                                               {rq.codes.data(), n}, &t);
       if (res.count != n) {
@@ -429,9 +450,10 @@ RunResult latency_run(const Options& o, Progress& progress) {
         break;
       }
       const std::uint64_t first = sent;
-      e.on_durable(t, [&, first, n](Code c) {
+      e.on_durable(t, [&, first, n, called](Code c) {
         const std::uint64_t done = now_ns();
         for (std::uint64_t i = first; i < first + n; ++i) latency.record(done - std::min(done, due_of(i)));
+        call_latency.record(done - called);
         if (c != Code::ok) failed.fetch_add(n, std::memory_order_relaxed);
         recorded.fetch_add(n, std::memory_order_release);
       });
@@ -458,6 +480,14 @@ RunResult latency_run(const Options& o, Progress& progress) {
   r.add("achieved_jobs_per_s", static_cast<double>(sent) / send_seconds, "jobs/s");
   r.add("producer_behind_max", static_cast<double>(behind_max) / 1e3, "us");
   r.add_latency("enqueue_durable_", s);
+  Histogram::Snapshot calls;
+  call_latency.add_to(calls);
+  r.add_latency("call_durable_", calls);
+  if (o.mode != Mode::memory) {
+    const WalStats w = e.wal_stats();
+    r.add("wal_groups_per_s", static_cast<double>(w.groups) / send_seconds, "groups/s");
+    r.add_summary("wal_commit_", w.commit);
+  }
   return r;
 }
 
