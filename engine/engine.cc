@@ -462,12 +462,20 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
     // Each new job keeps a claim for the record that will end it.
     const Room room{.holds = (count - duplicates) * wait_claim_bytes_};
     if (Code c = log_batch(batch, lsn, /*admission=*/true, room); c != Code::ok) {
-      // Not logged: the jobs never existed (the log has failed, or the batch
-      // cannot fit one group).
+      // Not logged: the jobs never existed (no room, the log has failed, or
+      // the batch cannot fit one group). Their dedup keys go back too, or a
+      // producer's retry would be answered "duplicate" of a job that never
+      // was.
       SlotRef made[batch_jobs_max];
       std::uint32_t m = 0;
       for (std::uint32_t i = 0; i < count; ++i) {
-        if (fate[i] != duplicate) made[m++] = refs[i];
+        if (fate[i] == duplicate) continue;
+        made[m++] = refs[i];
+        // (Only if the key still names this job: once its window passed,
+        // another enqueue may hold it.)
+        if (!requests[i].dedup_key.empty()) {
+          (void)q.dedup->release(requests[i].dedup_key, record(refs[i]).id());
+        }
       }
       free_records(q, {made, m});
       q.space_signal.notify();

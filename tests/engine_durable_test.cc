@@ -625,6 +625,52 @@ TEST_F(DurableEngine, RoomLedgerBalancesThroughEveryOperation) {
   EXPECT_GE(c.ready, 1u);
 }
 
+// An enqueue refused for lack of room never existed, so its dedup key is
+// free again: the producer's retry, once there is room, makes the job
+// (not a "duplicate" of a job that was never taken in).
+TEST_F(DurableEngine, ARefusedEnqueueLeavesItsDedupKeyFree) {
+  wal::FaultyFs faulty(fs_);
+  auto e = Open(faulty);
+  QueueOptions qo;
+  qo.dedup_window_ms = 60'000;
+  qo.dedup_keys_max = 100'000;
+  QueueId q = e->create_queue("keyed", qo).value();
+  faulty.arm(wal::Fault::enospc_create, 0, "", /*sticky=*/true);
+  Code stopped = Code::ok;
+  std::string refused_key;
+  for (int i = 0; i < 20'000 && stopped == Code::ok; ++i) {
+    std::string key = "k";
+    key += std::to_string(i);  // (not "k" + ...: g++ 12's -Wrestrict misfires on it)
+    Result<JobId> r = e->enqueue(q, {.payload = std::string(200, 'x'), .dedup_key = key});
+    if (!r.ok()) {
+      stopped = r.code();
+      refused_key = key;
+    }
+  }
+  ASSERT_EQ(stopped, Code::no_space);
+  // A batch refused as a whole releases every key it claimed.
+  std::vector<EnqueueRequest> batch(3);
+  for (int i = 0; i < 3; ++i) {
+    batch[i].payload = "b";
+    batch[i].dedup_key = i == 0 ? "batch0" : i == 1 ? "batch1" : "batch2";
+  }
+  std::vector<JobId> ids(3);
+  ASSERT_EQ(e->enqueue_batch(q, batch, ids).code, Code::no_space);
+  const std::uint64_t ready = e->counts(q).value().ready;
+  faulty.disarm_all();
+  Result<JobId> retry = e->enqueue(q, {.payload = "retried", .dedup_key = refused_key});
+  ASSERT_TRUE(retry.ok()) << code_name(retry.code()) << ": the key was kept by a job that never was";
+  EXPECT_EQ(e->inspect(q, retry.value()).value().payload.view(), "retried");
+  BatchResult again = e->enqueue_batch(q, batch, ids);
+  EXPECT_EQ(again.count, 3u);
+  EXPECT_EQ(again.code, Code::ok);
+  EXPECT_EQ(e->counts(q).value().ready, ready + 4);
+  // And a real duplicate is still one.
+  Result<JobId> dup = e->enqueue(q, {.payload = "again", .dedup_key = refused_key});
+  EXPECT_EQ(dup.code(), Code::duplicate);
+  EXPECT_EQ(dup.value(), retry.value());
+}
+
 // A full disk refuses new work at admission (no_space) and loses nothing;
 // every job already taken in can still be reserved and acked — a queue on
 // a full disk drains — and once there is room again the engine goes on.
