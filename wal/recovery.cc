@@ -7,6 +7,8 @@
 #include <cstring>
 #include <memory>
 
+#include "wal/group_check.h"
+
 namespace hotq::wal {
 
 const char* recovery_status_name(RecoveryStatus s) {
@@ -28,97 +30,6 @@ struct SegmentFile {
 
 std::string where(const Fs& fs, const std::string& name, std::uint64_t offset) {
   return fs.path() + "/" + name + " at offset " + std::to_string(offset);
-}
-
-int read_all(File& f, std::string* out) {
-  std::uint64_t size = 0;
-  int rc = f.size(&size);
-  if (rc != 0) return rc;
-  out->resize(size);
-  std::size_t got = 0;
-  rc = f.read(0, out->data(), size, &got);
-  if (rc != 0) return rc;
-  out->resize(got);
-  return 0;
-}
-
-bool all_zero(const char* p, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    if (p[i] != 0) return false;
-  }
-  return true;
-}
-
-// Checks the group at `off` of `seg` against the expected first LSN, with
-// every record. On success fills `records` (views into seg) and *bytes.
-bool check_group(const std::string& seg, std::uint64_t off, std::uint64_t expected_lsn,
-                 std::vector<LogRecord>* records, std::uint64_t* bytes, std::string* why,
-                 bool* unknown_type) {
-  records->clear();
-  *unknown_type = false;
-  if (off + group_header_bytes + sentinel_bytes > seg.size()) {
-    *why = "group header runs past the end of the segment";
-    return false;
-  }
-  GroupHeader gh;
-  if (!decode_group_header(seg.data() + off, &gh)) {
-    *why = "bad group header";
-    return false;
-  }
-  if (gh.first_lsn != expected_lsn) {
-    *why = "group starts at LSN " + std::to_string(gh.first_lsn) + ", expected " +
-           std::to_string(expected_lsn);
-    return false;
-  }
-  if (off + gh.group_bytes + sentinel_bytes > seg.size()) {
-    *why = "group runs past the end of the segment";
-    return false;
-  }
-  std::uint64_t at = off + group_header_bytes;
-  const std::uint64_t end = off + gh.group_bytes;
-  for (std::uint32_t i = 0; i < gh.record_count; ++i) {
-    RecordHeader rh;
-    std::string_view body;
-    const RecordCheck c = decode_record(seg.data() + at, end - at, &rh, &body);
-    if (c != RecordCheck::ok) {
-      // Intact bytes of a type this version does not know: a newer writer's
-      // log, never a torn write. Refused, never cut.
-      *unknown_type = c == RecordCheck::bad_type;
-      *why = "record " + std::to_string(i) + " at offset " + std::to_string(at) + ": " +
-             record_check_name(c);
-      return false;
-    }
-    if (rh.lsn != expected_lsn + i) {
-      *why = "record at offset " + std::to_string(at) + " has LSN " + std::to_string(rh.lsn) +
-             ", expected " + std::to_string(expected_lsn + i);
-      return false;
-    }
-    records->push_back({static_cast<RecordType>(rh.type), rh.lsn, body});
-    at += record_span_bytes(rh.body_bytes);
-  }
-  if (at != end) {
-    *why = "records end at offset " + std::to_string(at) + ", the group at " + std::to_string(end);
-    return false;
-  }
-  *bytes = gh.group_bytes;
-  return true;
-}
-
-// A valid group header with an LSN at or after `expected_lsn` somewhere after
-// `off`: the sign that a bad group is damage, not a torn end.
-bool later_group(const std::string& seg, std::uint64_t off, std::uint64_t expected_lsn,
-                 std::uint64_t* found_at, std::uint64_t* found_lsn) {
-  for (std::uint64_t at = off + record_align_bytes; at + group_header_bytes <= seg.size();
-       at += record_align_bytes) {
-    if (!looks_like_group_header(seg.data() + at)) continue;
-    GroupHeader gh;
-    if (decode_group_header(seg.data() + at, &gh) && gh.first_lsn >= expected_lsn) {
-      *found_at = at;
-      *found_lsn = gh.first_lsn;
-      return true;
-    }
-  }
-  return false;
 }
 
 }  // namespace
@@ -173,7 +84,7 @@ RecoveryStatus recover_log(Fs& fs, std::uint64_t covered_lsn, const ApplyFn& app
   expected = segs[k].first_lsn;  // records up to covered_lsn are read but skipped
 
   std::string seg;
-  std::vector<LogRecord> records;
+  std::vector<GroupRecord> records;
   std::uint64_t end_offset = 0;  // where the previous segment's log ended
   for (std::size_t i = k; i < segs.size(); ++i) {
     const SegmentFile& sf = segs[i];
@@ -235,7 +146,8 @@ RecoveryStatus recover_log(Fs& fs, std::uint64_t covered_lsn, const ApplyFn& app
       std::string why;
       bool unknown_type = false;
       if (check_group(seg, off, expected, &records, &bytes, &why, &unknown_type)) {
-        for (const LogRecord& r : records) {
+        for (const GroupRecord& g : records) {
+          const LogRecord r{static_cast<RecordType>(g.header.type), g.header.lsn, g.body};
           if (r.lsn <= covered_lsn) continue;
           std::string apply_error;
           if (!apply(r, &apply_error)) {
@@ -328,7 +240,7 @@ RecoveryStatus read_log(Fs& fs, const std::vector<std::string>& segments, std::u
   }
   expected = segs[k].first_lsn;
   std::string seg;
-  std::vector<LogRecord> records;
+  std::vector<GroupRecord> records;
   for (std::size_t i = k; i < segs.size() && expected <= through_lsn; ++i) {
     const SegmentFile& sf = segs[i];
     if (sf.first_lsn != expected) {
@@ -364,7 +276,8 @@ RecoveryStatus read_log(Fs& fs, const std::vector<std::string>& segments, std::u
                  std::to_string(through_lsn) + ": " + why;
         return RecoveryStatus::corrupt;
       }
-      for (const LogRecord& r : records) {
+      for (const GroupRecord& g : records) {
+        const LogRecord r{static_cast<RecordType>(g.header.type), g.header.lsn, g.body};
         if (r.lsn <= after_lsn || r.lsn > through_lsn) continue;
         std::string apply_error;
         if (!apply(r, &apply_error)) {

@@ -19,6 +19,8 @@
 #include <sstream>
 #include <utility>
 
+#include "wal/group_check.h"
+
 namespace hotq::waltool {
 
 // ------------------------------------------------------------------ ReadOnlyFs
@@ -214,102 +216,16 @@ const char* condition_name(Condition c) {
 
 namespace {
 
-struct RawRecord {
-  std::uint64_t offset = 0;
-  std::uint64_t span = 0;
-  wal::RecordHeader header;
-  std::string_view body;
-};
-
-bool all_zero(const char* p, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    if (p[i] != 0) return false;
-  }
-  return true;
-}
+// A record of a checked group (wal/group_check.h, shared with recovery).
+using RawRecord = wal::GroupRecord;
+using wal::all_zero;
+using wal::check_group;
+using wal::later_group;
 
 int read_file(wal::Fs& fs, const std::string& name, std::string* out) {
   std::unique_ptr<wal::File> f;
   if (int rc = fs.open(name, wal::OpenMode::existing, &f); rc != 0) return rc;
-  std::uint64_t size = 0;
-  if (int rc = f->size(&size); rc != 0) return rc;
-  out->resize(size);
-  std::size_t got = 0;
-  if (int rc = f->read(0, out->data(), size, &got); rc != 0) return rc;
-  out->resize(got);
-  return 0;
-}
-
-// recovery.cc's "valid group": header, LSNs, every record, exact fill.
-bool check_group(const std::string& seg, std::uint64_t off, std::uint64_t expected_lsn,
-                 std::vector<RawRecord>* records, std::uint64_t* bytes, std::string* why,
-                 bool* unknown_type) {
-  using namespace wal;
-  records->clear();
-  *unknown_type = false;
-  if (off + group_header_bytes + sentinel_bytes > seg.size()) {
-    *why = "group header runs past the end of the segment";
-    return false;
-  }
-  GroupHeader gh;
-  if (!decode_group_header(seg.data() + off, &gh)) {
-    *why = "bad group header (checksum, magic or a field out of range)";
-    return false;
-  }
-  if (gh.first_lsn != expected_lsn) {
-    *why = "group starts at LSN " + std::to_string(gh.first_lsn) + ", expected " +
-           std::to_string(expected_lsn);
-    return false;
-  }
-  if (off + gh.group_bytes + sentinel_bytes > seg.size()) {
-    *why = "group runs past the end of the segment";
-    return false;
-  }
-  std::uint64_t at = off + group_header_bytes;
-  const std::uint64_t end = off + gh.group_bytes;
-  for (std::uint32_t i = 0; i < gh.record_count; ++i) {
-    RawRecord r;
-    const RecordCheck c = decode_record(seg.data() + at, end - at, &r.header, &r.body);
-    if (c != RecordCheck::ok) {
-      *unknown_type = c == RecordCheck::bad_type;
-      *why = "record " + std::to_string(i) + " at offset " + std::to_string(at) + ": " +
-             record_check_name(c);
-      return false;
-    }
-    if (r.header.lsn != expected_lsn + i) {
-      *why = "record at offset " + std::to_string(at) + " has LSN " + std::to_string(r.header.lsn) +
-             ", expected " + std::to_string(expected_lsn + i);
-      return false;
-    }
-    r.offset = at;
-    r.span = record_span_bytes(r.header.body_bytes);
-    records->push_back(r);
-    at += r.span;
-  }
-  if (at != end) {
-    *why = "records end at offset " + std::to_string(at) + ", the group at " + std::to_string(end);
-    return false;
-  }
-  *bytes = gh.group_bytes;
-  return true;
-}
-
-// A valid group header with an LSN >= expected_lsn after `off`: the sign
-// that a bad group is damage, not a torn end (recovery.cc's later_group).
-bool later_group(const std::string& seg, std::uint64_t off, std::uint64_t expected_lsn,
-                 std::uint64_t* found_at, std::uint64_t* found_lsn) {
-  using namespace wal;
-  for (std::uint64_t at = off + record_align_bytes; at + group_header_bytes <= seg.size();
-       at += record_align_bytes) {
-    if (!looks_like_group_header(seg.data() + at)) continue;
-    GroupHeader gh;
-    if (decode_group_header(seg.data() + at, &gh) && gh.first_lsn >= expected_lsn) {
-      *found_at = at;
-      *found_lsn = gh.first_lsn;
-      return true;
-    }
-  }
-  return false;
+  return wal::read_all(*f, out);
 }
 
 class Scanner {
