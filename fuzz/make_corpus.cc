@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "engine/engine_impl.h"
+#include "wal/borrowed_fs.h"
 #include "wal/format.h"
 #include "wal/mem_fs.h"
 
@@ -85,22 +86,9 @@ void expect(bool ok, const char* what) {
 
 // ------------------------------------------------------------ the engine
 
-// Lends a MemFs to an engine (which owns its Fs) so the files stay after it.
-class BorrowedFs final : public wal::Fs {
- public:
-  explicit BorrowedFs(wal::Fs& fs) : fs_(fs) {}
-  int open(std::string_view n, wal::OpenMode m, std::unique_ptr<wal::File>* out) override {
-    return fs_.open(n, m, out);
-  }
-  int list(std::vector<std::string>* names) override { return fs_.list(names); }
-  int rename(std::string_view a, std::string_view b) override { return fs_.rename(a, b); }
-  int remove(std::string_view n) override { return fs_.remove(n); }
-  int sync_dir() override { return fs_.sync_dir(); }
-  const std::string& path() const override { return fs_.path(); }
-
- private:
-  wal::Fs& fs_;
-};
+// The engine owns its Fs: it gets a BorrowedFs (wal/borrowed_fs.h) of the
+// MemFs, so the files stay after it.
+using wal::BorrowedFs;
 
 std::unique_ptr<Engine> open_engine(wal::MemFs& mem, const ManualClock& clock) {
   EngineOptions o;

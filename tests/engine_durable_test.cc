@@ -763,11 +763,11 @@ TEST_F(DurableEngine, AsyncWritesAreDurableWhenTheirTicketsSaySo) {
   EXPECT_EQ(e->inspect(q, ids[0]).code(), Code::no_such_job) << "its ack was durable";
 }
 
-// Holds every write_sync of the wrapped Fs's files at a gate while it is
+// Holds every write_sync of the borrowed Fs's files at a gate while it is
 // closed (open() itself is not gated).
-class GatedFs final : public wal::Fs {
+class GatedFs final : public wal::BorrowedFs {
  public:
-  explicit GatedFs(wal::Fs& fs) : fs_(fs) {}
+  explicit GatedFs(wal::Fs& fs) : BorrowedFs(fs) {}
   void close_gate() {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
@@ -781,15 +781,10 @@ class GatedFs final : public wal::Fs {
   }
   int open(std::string_view n, wal::OpenMode m, std::unique_ptr<wal::File>* out) override {
     std::unique_ptr<wal::File> inner;
-    const int rc = fs_.open(n, m, &inner);
+    const int rc = borrowed().open(n, m, &inner);
     if (rc == 0) *out = std::make_unique<File>(*this, std::move(inner));
     return rc;
   }
-  int list(std::vector<std::string>* names) override { return fs_.list(names); }
-  int rename(std::string_view a, std::string_view b) override { return fs_.rename(a, b); }
-  int remove(std::string_view n) override { return fs_.remove(n); }
-  int sync_dir() override { return fs_.sync_dir(); }
-  const std::string& path() const override { return fs_.path(); }
 
  private:
   class File final : public wal::File {
@@ -814,7 +809,6 @@ class GatedFs final : public wal::Fs {
     GatedFs& fs_;
     std::unique_ptr<wal::File> inner_;
   };
-  wal::Fs& fs_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool closed_ = false;

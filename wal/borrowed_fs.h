@@ -1,7 +1,8 @@
 // wal/borrowed_fs.h — BorrowedFs: lends an Fs (wal/fs.h) that outlives the
 // engines or logs opened on it, for callers that take ownership of an Fs
 // (EngineOpener::open): a test's or a tool's restart keeps the same MemFs,
-// LossyFs or FaultyFs underneath. Every call goes to the borrowed Fs.
+// LossyFs or FaultyFs underneath. Every call goes to the borrowed Fs. A
+// wrapper that changes a few calls derives from it and overrides those.
 //
 // Thread safety: that of the borrowed Fs. It must outlive the BorrowedFs.
 #ifndef HOTQ_WAL_BORROWED_FS_H_
@@ -16,7 +17,7 @@
 
 namespace hotq::wal {
 
-class BorrowedFs final : public Fs {
+class BorrowedFs : public Fs {
  public:
   explicit BorrowedFs(Fs& fs) : fs_(fs) {}
   int open(std::string_view n, OpenMode m, std::unique_ptr<File>* out) override { return fs_.open(n, m, out); }
@@ -25,6 +26,9 @@ class BorrowedFs final : public Fs {
   int remove(std::string_view n) override { return fs_.remove(n); }
   int sync_dir() override { return fs_.sync_dir(); }
   const std::string& path() const override { return fs_.path(); }
+
+ protected:
+  Fs& borrowed() { return fs_; }
 
  private:
   Fs& fs_;
