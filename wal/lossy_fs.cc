@@ -44,6 +44,7 @@
 
 #include "engine/mutex.h"
 #include "util/check.h"
+#include "wal/split_mix64.h"
 
 namespace hotq::wal {
 namespace {
@@ -67,24 +68,6 @@ bool reserved(std::string_view name) { return name.starts_with(lossy_hidden_pref
 void keep_first(int* first, int err) {
   if (*first == 0) *first = err;
 }
-
-// splitmix64 (Steele, Lea and Flood, 2014), as in wal/mem_fs.cc: tiny,
-// seedable, and well mixed even for seeds 0, 1, 2, ...
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
-
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  bool coin() { return (next() >> 63) != 0; }
-
- private:
-  std::uint64_t state_;
-};
 
 // The undo bytes held by all the files of one LossyFs, against its limit.
 class Budget {

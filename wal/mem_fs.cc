@@ -23,6 +23,7 @@
 
 #include "engine/mutex.h"
 #include "util/check.h"
+#include "wal/split_mix64.h"
 
 namespace hotq::wal {
 namespace {
@@ -48,24 +49,6 @@ int check_name(std::string_view name) {
   if (name.size() > mem_name_bytes_max) return ENAMETOOLONG;
   return 0;
 }
-
-// splitmix64 (Steele, Lea and Flood, 2014): tiny, seedable, and its
-// consecutive outputs are well mixed even for seeds 0, 1, 2, ...
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
-
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  bool coin() { return (next() >> 63) != 0; }
-
- private:
-  std::uint64_t state_;
-};
 
 // Copies bytes [offset, offset + n) of `s` to `out`; bytes past the end of `s`
 // are zeros (what a hole or an extension reads as).
