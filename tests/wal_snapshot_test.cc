@@ -76,6 +76,48 @@ TEST_P(WalSnapshot, NewerReplacesOlder) {
   EXPECT_EQ(l.bodies.size(), 7u);
 }
 
+// A snapshot is read back in steps of snapshot_read_bytes: records that
+// straddle a step, and one record larger than a whole step, come back whole
+// and in order; damage far past the first step still keeps every record of
+// the snapshot from being applied.
+TEST_P(WalSnapshot, ReadInStepsWithARecordLargerThanAStep) {
+  std::vector<std::string> bodies;
+  const std::size_t small = 4'000;  // ~16 MB of them: two steps and more
+  for (std::size_t i = 0; i < small; ++i) {
+    bodies.push_back(std::string(4'000 + i % 97, static_cast<char>('a' + i % 26)));
+    if (i == small / 2) bodies.push_back(std::string(snapshot_read_bytes + 12'345, 'L'));
+  }
+  {
+    std::unique_ptr<SnapshotWriter> w;
+    ASSERT_EQ(SnapshotWriter::create(fs(), 30, 1234, &w), 0);
+    for (const std::string& b : bodies) ASSERT_EQ(w->add(RecordType::snap_job, b), 0);
+    std::string error;
+    ASSERT_EQ(w->finish(&error), 0) << error;
+  }
+  const std::string file = testing::ReadFile(fs(), snapshot_name(30));
+  ASSERT_GT(file.size(), 2 * snapshot_read_bytes);  // three steps at least
+  auto l = Load(fs());
+  ASSERT_EQ(l.status, RecoveryStatus::ok) << l.error;
+  EXPECT_EQ(l.info.records, bodies.size());
+  ASSERT_EQ(l.bodies.size(), bodies.size());
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    ASSERT_EQ(l.bodies[i], bodies[i]) << "record " << i;
+  }
+  // One flipped byte near the end, steps after the first record was read.
+  std::string bad = file;
+  bad[bad.size() - 100] = static_cast<char>(bad[bad.size() - 100] ^ 0x01);
+  std::unique_ptr<File> f;
+  ASSERT_EQ(fs().open(snapshot_name(30), OpenMode::existing, &f), 0);
+  iovec iov{bad.data(), bad.size()};
+  ASSERT_EQ(f->write_sync(0, {&iov, 1}), 0);
+  l = Load(fs());
+  ASSERT_EQ(l.status, RecoveryStatus::ok) << l.error;
+  EXPECT_EQ(l.info.covered_lsn, 0u) << "the damaged snapshot is skipped";
+  EXPECT_TRUE(l.bodies.empty()) << "nothing of it is applied";
+  ASSERT_EQ(l.notes.size(), 1u);
+  EXPECT_NE(l.notes[0].find(snapshot_name(30)), std::string::npos) << l.notes[0];
+}
+
 // Damage anywhere (header, a record, the end record) or a cut file: the
 // snapshot is skipped whole, reported, and the older valid one is used.
 TEST_P(WalSnapshot, DamagedNewestFallsBackToOlderWhole) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 namespace hotq::wal {
 
@@ -131,27 +132,99 @@ int SnapshotWriter::finish(std::string* error) {
 
 namespace {
 
-// Checks a whole snapshot file; on success fills *records (views into data).
-bool check_snapshot(const std::string& data, std::uint64_t* covered_lsn, std::uint64_t* wall_ns,
-                    std::vector<LogRecord>* records, std::string* why) {
-  records->clear();
-  if (data.size() < snapshot_header_bytes || !decode_snapshot_header(data.data(), covered_lsn, wall_ns)) {
-    *why = "bad header";
-    return false;
+// A snapshot file read front to back through a buffer of
+// snapshot_read_bytes (grown only for a record larger than that), so that
+// loading a snapshot of millions of jobs neither holds the whole file nor
+// a list of all its records.
+class SnapshotReader {
+ public:
+  SnapshotReader(File& f, std::uint64_t size, std::string& buf) : f_(f), size_(size), buf_(buf) {
+    // A small file gets a small buffer (fill() grows it if the file lied).
+    const auto step = static_cast<std::size_t>(std::min(size, snapshot_read_bytes));
+    if (buf_.size() < step) buf_.resize(step);
   }
-  std::uint64_t at = snapshot_header_bytes;
+
+  // Makes at least `n` bytes from the current offset available at data()
+  // (fewer only at the end of the file). 0 or an errno.
+  int fill(std::uint64_t n) {
+    if (end_ - begin_ >= n) return 0;
+    const std::size_t have = end_ - begin_;
+    if (begin_ != 0 && have != 0) std::memmove(buf_.data(), buf_.data() + begin_, have);
+    begin_ = 0;
+    end_ = have;
+    if (n > buf_.size()) buf_.resize(static_cast<std::size_t>(n));
+    while (end_ < n && read_at_ < size_) {
+      const std::size_t want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size() - end_, size_ - read_at_));
+      std::size_t got = 0;
+      if (int rc = f_.read(read_at_, buf_.data() + end_, want, &got); rc != 0) return rc;
+      if (got == 0) {
+        size_ = read_at_;  // shorter than it said: its end is here
+        break;
+      }
+      end_ += got;
+      read_at_ += got;
+    }
+    return 0;
+  }
+  const char* data() const { return buf_.data() + begin_; }
+  std::size_t available() const { return end_ - begin_; }
+  // The file offset of data().
+  std::uint64_t offset() const { return read_at_ - (end_ - begin_); }
+  bool at_end() const { return read_at_ >= size_; }
+  void consume(std::size_t n) { begin_ += n; }
+
+ private:
+  File& f_;
+  std::uint64_t size_;
+  std::string& buf_;
+  std::size_t begin_ = 0, end_ = 0;  // unread bytes in buf_
+  std::uint64_t read_at_ = 0;        // next file offset to read
+};
+
+enum class Walk : std::uint8_t { ok, damaged, io_error, stopped };
+
+// Walks the snapshot in `f` (`size` bytes) and checks all of it: the header,
+// every record (checksum, sequence), the end record's count and hash, and
+// nothing after it. Each record before the end record goes to `each` (if
+// set; a view valid during the call only); false from it stops the walk.
+// *why says what is damaged; *io_errno the failed read.
+Walk walk_snapshot(File& f, std::uint64_t size, std::string& buf,
+                   const std::function<bool(const LogRecord&)>& each, std::uint64_t* covered_lsn,
+                   std::uint64_t* wall_ns, std::uint64_t* records, std::string* why,
+                   int* io_errno) {
+  SnapshotReader in(f, size, buf);
+  if ((*io_errno = in.fill(snapshot_header_bytes)) != 0) return Walk::io_error;
+  if (in.available() < snapshot_header_bytes ||
+      !decode_snapshot_header(in.data(), covered_lsn, wall_ns)) {
+    *why = "bad header";
+    return Walk::damaged;
+  }
+  in.consume(snapshot_header_bytes);
   std::uint64_t hash = 0;
   for (std::uint64_t n = 1;; ++n) {
     RecordHeader h;
     std::string_view body;
-    const RecordCheck c = decode_record(data.data() + at, data.size() - at, &h, &body);
+    RecordCheck c = RecordCheck::truncated;
+    // Read until the record is whole or the file ends: first its header,
+    // then the span its header gives (decode_record refuses a length above
+    // record_body_bytes_max before saying truncated, so this is bounded).
+    for (std::uint64_t want = record_header_bytes;;) {
+      if ((*io_errno = in.fill(want)) != 0) return Walk::io_error;
+      c = decode_record(in.data(), in.available(), &h, &body);
+      if (c != RecordCheck::truncated || in.at_end()) break;
+      want = in.available() < record_header_bytes
+                 ? record_header_bytes
+                 : record_span_bytes(get_u32(in.data() + 8));  // the header's body_bytes
+    }
     if (c != RecordCheck::ok) {
-      *why = std::string("record at offset ") + std::to_string(at) + ": " + record_check_name(c);
-      return false;
+      *why = std::string("record at offset ") + std::to_string(in.offset()) + ": " +
+             record_check_name(c);
+      return Walk::damaged;
     }
     if (h.lsn != n) {
-      *why = "record at offset " + std::to_string(at) + " out of sequence";
-      return false;
+      *why = "record at offset " + std::to_string(in.offset()) + " out of sequence";
+      return Walk::damaged;
     }
     const std::uint64_t span = record_span_bytes(h.body_bytes);
     if (h.type == static_cast<std::uint16_t>(RecordType::snapshot_end)) {
@@ -160,17 +233,20 @@ bool check_snapshot(const std::string& data, std::uint64_t* covered_lsn, std::ui
       const std::uint64_t want = r.u64();
       if (!r.done() || count != n - 1 || want != hash) {
         *why = "end record does not match the records (count or hash)";
-        return false;
+        return Walk::damaged;
       }
-      if (at + span != data.size()) {
+      in.consume(static_cast<std::size_t>(span));
+      if ((*io_errno = in.fill(1)) != 0) return Walk::io_error;
+      if (in.available() != 0) {
         *why = "bytes after the end record";
-        return false;
+        return Walk::damaged;
       }
-      return true;
+      *records = n - 1;
+      return Walk::ok;
     }
-    hash = chain(hash, data.data() + at, span);
-    records->push_back({static_cast<RecordType>(h.type), h.lsn, body});
-    at += span;
+    hash = chain(hash, in.data(), static_cast<std::size_t>(span));
+    if (each && !each({static_cast<RecordType>(h.type), h.lsn, body})) return Walk::stopped;
+    in.consume(static_cast<std::size_t>(span));
   }
 }
 
@@ -190,42 +266,61 @@ RecoveryStatus load_snapshot(Fs& fs, const ApplyFn& apply, SnapshotInfo* info,
     if (parse_snapshot_name(name, &lsn)) snaps.emplace_back(lsn, name);
   }
   std::sort(snaps.rbegin(), snaps.rend());  // newest first
-  std::string data;
-  std::vector<LogRecord> records;
+  std::string buf;
   for (const auto& [lsn, name] : snaps) {
+    const std::string path = fs.path() + "/" + name;
     std::unique_ptr<File> f;
     std::uint64_t size = 0;
-    std::size_t got = 0;
     int rc = fs.open(name, OpenMode::existing, &f);
     if (rc == 0) rc = f->size(&size);
-    if (rc == 0) {
-      data.resize(size);
-      rc = f->read(0, data.data(), size, &got);
-      data.resize(got);
-    }
     if (rc != 0) {
-      *error = "snapshot: cannot read " + fs.path() + "/" + name + ": " + std::strerror(rc);
+      *error = "snapshot: cannot read " + path + ": " + std::strerror(rc);
       return RecoveryStatus::io_error;
     }
-    std::uint64_t covered = 0, wall = 0;
+    // Two passes: the whole file is checked before its first record is
+    // applied, so a damaged snapshot is skipped with nothing of it applied.
+    std::uint64_t covered = 0, wall = 0, records = 0;
     std::string why;
-    if (!check_snapshot(data, &covered, &wall, &records, &why) || covered != lsn) {
+    Walk w = walk_snapshot(*f, size, buf, {}, &covered, &wall, &records, &why, &rc);
+    if (w == Walk::io_error) {
+      *error = "snapshot: cannot read " + path + ": " + std::strerror(rc);
+      return RecoveryStatus::io_error;
+    }
+    if (w != Walk::ok || covered != lsn) {
       if (why.empty()) why = "header LSN differs from the name";
       notes->push_back("snapshot " + name + " skipped: " + why);
       continue;
     }
-    for (const LogRecord& r : records) {
-      std::string apply_error;
-      if (!apply(r, &apply_error)) {
-        *error = "snapshot " + fs.path() + "/" + name + " record " + std::to_string(r.lsn) + " (" +
-                 record_type_name(static_cast<std::uint16_t>(r.type)) + "): " + apply_error;
+    std::string apply_error;
+    std::uint64_t failed_lsn = 0;
+    RecordType failed_type = RecordType::snapshot_end;
+    auto each = [&](const LogRecord& r) {
+      if (apply(r, &apply_error)) return true;
+      failed_lsn = r.lsn;
+      failed_type = r.type;
+      return false;
+    };
+    w = walk_snapshot(*f, size, buf, each, &covered, &wall, &records, &why, &rc);
+    switch (w) {
+      case Walk::ok:
+        break;
+      case Walk::stopped:
+        *error = "snapshot " + path + " record " + std::to_string(failed_lsn) + " (" +
+                 record_type_name(static_cast<std::uint16_t>(failed_type)) + "): " + apply_error;
         return RecoveryStatus::apply_failed;
-      }
+      case Walk::io_error:
+        *error = "snapshot: cannot read " + path + ": " + std::strerror(rc);
+        return RecoveryStatus::io_error;
+      case Walk::damaged:
+        // It was whole a moment ago, and the directory is ours: the disk
+        // returned different bytes the second time.
+        *error = "snapshot " + path + " changed while it was read: " + why;
+        return RecoveryStatus::corrupt;
     }
     info->name = name;
     info->covered_lsn = covered;
     info->wall_ns = wall;
-    info->records = records.size();
+    info->records = records;
     return RecoveryStatus::ok;
   }
   return RecoveryStatus::ok;

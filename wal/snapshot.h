@@ -24,6 +24,9 @@ namespace hotq::wal {
 
 // Records are buffered and written in steps of this many bytes.
 inline constexpr std::uint64_t snapshot_write_bytes = 1ull << 20;
+// And read back in steps of this many (a larger record grows the buffer to
+// fit it, up to record_body_bytes_max and its header).
+inline constexpr std::uint64_t snapshot_read_bytes = 8ull << 20;
 
 class SnapshotWriter {
  public:
@@ -64,8 +67,9 @@ struct SnapshotInfo {
 };
 
 // Finds the newest snapshot that passes every check and applies its records
-// (all checked before the first is applied). A newer one that fails is
-// reported in *notes and skipped. No snapshot at all is ok (covered_lsn 0).
+// (all checked before the first is applied: the file is read twice, in
+// steps of snapshot_read_bytes). A newer one that fails is reported in
+// *notes and skipped. No snapshot at all is ok (covered_lsn 0).
 RecoveryStatus load_snapshot(Fs& fs, const ApplyFn& apply, SnapshotInfo* info,
                              std::vector<std::string>* notes, std::string* error);
 
