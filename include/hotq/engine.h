@@ -327,9 +327,10 @@ class HOTQ_API Engine {
   // the oldest ready age is the maximum).
   QueueStats engine_stats();
 
-  // The log's counters, commit latency and snapshots (see WalStats). Cheap:
-  // a few atomic loads, two short locks and a histogram read; callable from
-  // any thread, also after the log failed.
+  // The log's counters, commit latency and snapshots (see WalStats). For a
+  // stats page, not the hot path: atomic loads, a histogram read, a copy of
+  // the segment names, and short locks (one is the log's append lock).
+  // Callable from any thread, also after the log failed.
   WalStats wal_stats() const;
 
   // What open() found and did, one line each: the WAL back-end chosen, the
