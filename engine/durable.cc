@@ -602,7 +602,7 @@ WalStats Engine::Impl::wal_stats() const {
   w.groups = ls.groups;
   w.records = ls.records;
   w.bytes = ls.bytes;
-  w.segments = log_->segments().size();
+  w.segments = log_->segment_count();
   w.segments_started = ls.segments_started;
   w.segments_filled = ls.segments_filled;
   w.roll_waits = ls.roll_waits;

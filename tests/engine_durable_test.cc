@@ -910,6 +910,13 @@ TEST_F(DurableEngine, WalStatsCountTheLogCommitsAndSnapshots) {
   ASSERT_TRUE(e->snapshot().ok());
   EXPECT_EQ(e->wal_stats().snapshots, 1u) << "nothing new to cover: no snapshot";
   EXPECT_EQ(e->wal_stats().snapshot_failures, 0u);
+  // Still readable after close(), with what the log ended at.
+  const std::uint64_t last = e->wal_stats().last_lsn;
+  e->close();
+  w = e->wal_stats();
+  EXPECT_TRUE(w.durable);
+  EXPECT_EQ(w.last_lsn, last);
+  EXPECT_EQ(w.durable_lsn, last);
 }
 
 TEST_F(DurableEngine, WalStatsShowAFailedSnapshotUntilOneSucceeds) {

@@ -192,6 +192,11 @@ std::vector<std::string> Log::segments() const {
   return segments_;
 }
 
+std::size_t Log::segment_count() const {
+  MutexLock lock(seg_mu_);
+  return segments_.size();
+}
+
 // ------------------------------------------------------------------ room
 
 std::uint64_t Log::framed_bytes(std::span<const Record> records) {

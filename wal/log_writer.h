@@ -230,6 +230,8 @@ class Log {
   int recycle(std::uint64_t covered_lsn);
   // Names of the current segments, oldest first.
   std::vector<std::string> segments() const;
+  // How many there are (without copying their names).
+  std::size_t segment_count() const;
 
   // Writes what is pending, stops the writer and the preparer (a spare being
   // made is abandoned and removed). Idempotent.

@@ -328,8 +328,8 @@ class HOTQ_API Engine {
   QueueStats engine_stats();
 
   // The log's counters, commit latency and snapshots (see WalStats). For a
-  // stats page, not the hot path: atomic loads, a histogram read, a copy of
-  // the segment names, and short locks (one is the log's append lock).
+  // stats page, not the hot path: atomic loads, a histogram read and short
+  // locks (one is the log's append lock).
   // Callable from any thread, also after the log failed.
   WalStats wal_stats() const;
 
