@@ -438,6 +438,18 @@ WalStats EngineOpener::wal_stats_histogram(Engine& engine,
   return engine.impl_->wal_stats();
 }
 
+void EngineOpener::set_queue_generation_floor(Engine& engine, std::uint32_t index,
+                                              std::uint32_t generation) {
+  engine.impl_->set_queue_generation_floor(index, generation);
+}
+
+void Engine::Impl::set_queue_generation_floor(std::uint32_t index, std::uint32_t generation) {
+  MutexLock lock(table_mu_);
+  HOTQ_CHECK(index < queues_max);
+  if (queue_generation_floor_.size() <= index) queue_generation_floor_.resize(index + 1, 0);
+  queue_generation_floor_[index] = generation;
+}
+
 void EngineOpener::pause_on_durable(Engine& engine, std::function<void()> pause) {
   engine.impl_->set_on_durable_pause(std::move(pause));
 }

@@ -177,25 +177,28 @@ Result<QueueId> Engine::Impl::create_queue(std::string_view name, const QueueOpt
   {
     MutexLock lock(table_mu_);
     if (names_.count(std::string(name)) != 0) return Code::already_exists;
+    // The first free index whose next generation still fits a QueueId.
+    // The new queue's generation (odd: live) is past the old one's at the
+    // index, or past the last one a log recorded there, so that no queue id
+    // is handed out twice, also across restarts; an index with no
+    // generation left is retired.
     std::uint32_t index = queues_max;
+    std::uint32_t gen = 0;
     for (std::uint32_t i = 0; i < queues_max; ++i) {
-      Queue* q = queues_[i].load(std::memory_order_relaxed);  // relaxed: written under table_mu_
-      if (q == nullptr || (q->generation.load(std::memory_order_relaxed) & 1) == 0) {
-        index = i;
-        break;
+      const Queue* q = queues_[i].load(std::memory_order_relaxed);  // relaxed: written under table_mu_
+      if (q != nullptr && (q->generation.load(std::memory_order_relaxed) & 1) != 0) continue;  // live
+      std::uint64_t next = 1;
+      if (q != nullptr) {
+        next = std::uint64_t{q->generation.load(std::memory_order_relaxed)} + 1;
+      } else if (i < queue_generation_floor_.size() && queue_generation_floor_[i] != 0) {
+        next = std::uint64_t{queue_generation_floor_[i]} + 2;
       }
+      if (next > Queue::generation_max) continue;  // retired
+      index = i;
+      gen = static_cast<std::uint32_t>(next);
+      break;
     }
     if (index == queues_max) return Code::limit_exceeded;
-    // The new queue's generation (odd: live): past the old one's at index,
-    // or past the last one a log recorded there, so that no queue id is
-    // handed out twice, also across restarts.
-    const Queue* old = queues_[index].load(std::memory_order_relaxed);
-    std::uint32_t gen = 1;
-    if (old != nullptr) {
-      gen = old->generation.load(std::memory_order_relaxed) + 1;
-    } else if (index < queue_generation_floor_.size() && queue_generation_floor_[index] != 0) {
-      gen = queue_generation_floor_[index] + 2;
-    }
     if (durable()) {
       // Logged under table_mu_, before the queue exists: every record of
       // the queue comes after this one.

@@ -188,6 +188,10 @@ struct Queue {
   }
   static constexpr std::uint32_t queue_index_bits = 12;
   static_assert(queues_max <= 1u << queue_index_bits);
+  // A QueueId's other 20 bits hold the generation (odd: live), so an index
+  // serves at most (2^20 - 1 + 1) / 2 queues; create_queue then retires it
+  // (a wrapped generation would give an old queue's id again).
+  static constexpr std::uint32_t generation_max = (1u << (32 - queue_index_bits)) - 1;
 };
 
 struct alignas(64) Shard {
@@ -313,6 +317,7 @@ class Engine::Impl {
   QueueStats engine_stats();
   engine::RoomLedger room_ledger();
   void set_on_durable_pause(std::function<void()> pause) { on_durable_pause_ = std::move(pause); }
+  void set_queue_generation_floor(std::uint32_t index, std::uint32_t generation) HOTQ_EXCLUDES(table_mu_);
 
  private:
   class Guard;
@@ -604,6 +609,13 @@ class EngineOpener {
   // The log-room ledger of a durable engine with no operation under way
   // (engine/log_credit.h), for tests.
   static engine::RoomLedger room_ledger(Engine& engine);
+
+  // Tests only: the queue generation a log last recorded at `index`, as
+  // open() learns it, so a test can bring an index to its last generation
+  // without creating and dropping half a million queues. Before other
+  // threads use the engine.
+  static void set_queue_generation_floor(Engine& engine, std::uint32_t index,
+                                         std::uint32_t generation);
 
   // Makes on_durable() call `pause` between finding the ticket not durable
   // and registering its callback, so a test can end the group right there.

@@ -550,6 +550,32 @@ TEST_F(DurableEngine, IdsAndTokensAreNeverReusedAcrossRestarts) {
   }
 }
 
+// A QueueId has 20 bits for its index's generation: an index that used its
+// last one is retired, so no id is ever handed out twice or wrapped into one
+// its own lookups cannot find.
+TEST(QueueIds, AnIndexOutOfGenerationsIsRetired) {
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(Engine::open({}, &e).ok());
+  constexpr std::uint32_t index_bits = engine::Queue::queue_index_bits;
+  constexpr std::uint32_t index_mask = (1u << index_bits) - 1;
+  // Index 0 as if a log had recorded its second-to-last live generation.
+  EngineOpener::set_queue_generation_floor(*e, 0, engine::Queue::generation_max - 2);
+  const QueueId last = e->create_queue("last").value();
+  EXPECT_EQ(last & index_mask, 0u);
+  EXPECT_EQ(last >> index_bits, engine::Queue::generation_max);
+  EXPECT_EQ(e->find_queue("last").value(), last);
+  ASSERT_TRUE(e->enqueue(last, {.payload = "p"}).ok());
+  ASSERT_EQ(e->drop_queue(last), Code::ok);
+  const QueueId next = e->create_queue("next").value();
+  EXPECT_EQ(next & index_mask, 1u) << "index 0 has no generation left";
+  EXPECT_EQ(next >> index_bits, 1u);
+  ASSERT_TRUE(e->enqueue(next, {.payload = "p"}).ok());
+  EXPECT_EQ(e->enqueue(last, {.payload = "p"}).code(), Code::no_such_queue);
+  // Index 0 stays retired; the others serve.
+  ASSERT_EQ(e->drop_queue(next), Code::ok);
+  EXPECT_EQ(e->create_queue("again").value() & index_mask, 1u);
+}
+
 // The engine's claims on log room balance after every kind of operation:
 // the log holds exactly the credit plus each live job's claim by state
 // (engine/log_credit.h), also after a restart.

@@ -166,7 +166,8 @@ class HOTQ_API Engine {
 
   // ---------------------------------------------------------------- queues
   // already_exists, invalid_argument (bad name or option), limit_exceeded
-  // (queues_max), closed.
+  // (queues_max queues exist, or every free slot has served its 2^19
+  // queues: see queues_max), closed.
   Result<QueueId> create_queue(std::string_view name, const QueueOptions& options = {});
   // no_such_queue.
   Result<QueueId> find_queue(std::string_view name) const;

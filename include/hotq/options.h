@@ -21,7 +21,10 @@ inline constexpr std::uint32_t payload_bytes_limit = 64u << 20;
 inline constexpr std::uint32_t payload_bytes_max_default = 1u << 20;
 // Queue names: 1..queue_name_bytes_max bytes of [A-Za-z0-9._:-].
 inline constexpr std::uint32_t queue_name_bytes_max = 128;
-// Queues that may exist in one engine at once.
+// Queues that may exist in one engine at once. Each of the queues_max slots
+// serves at most 2^19 queues over the engine's life (its directory's, when
+// durable), so that a QueueId is never handed out twice: 2^31 creations in
+// all, spread over the slots free at each create.
 inline constexpr std::uint32_t queues_max = 4096;
 // Ceiling for a queue's capacity_jobs_max (jobs in any state, dead included).
 inline constexpr std::uint64_t capacity_jobs_limit = 1ull << 26;
