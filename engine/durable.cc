@@ -432,10 +432,7 @@ engine::RoomLedger EngineOpener::room_ledger(Engine& engine) { return engine.imp
 
 WalStats EngineOpener::wal_stats_histogram(Engine& engine,
                                            engine::LatencyHistogram::Snapshot* commit) {
-  // Two reads, not one instant: the histogram's count may differ from the
-  // stats' groups by the commits in flight (and counts failed ones too).
-  engine.impl_->wal_commit_histogram(commit);
-  return engine.impl_->wal_stats();
+  return engine.impl_->wal_stats(commit);
 }
 
 void EngineOpener::set_queue_generation_floor(Engine& engine, std::uint32_t index,
@@ -600,7 +597,7 @@ Status Engine::Impl::counted_snapshot() {
   return st;
 }
 
-WalStats Engine::Impl::wal_stats() const {
+WalStats Engine::Impl::wal_stats(engine::LatencyHistogram::Snapshot* commit_out) const {
   WalStats w;
   if (!durable()) return w;
   w.durable = true;
@@ -619,7 +616,10 @@ WalStats Engine::Impl::wal_stats() const {
   w.segments_filled = ls.segments_filled;
   w.roll_waits = ls.roll_waits;
   w.no_space = ls.no_space;
-  engine::LatencyHistogram::Snapshot commit;
+  // Not one instant with the counters above: the histogram's count may
+  // differ from groups by the commits in flight (and counts failed ones).
+  engine::LatencyHistogram::Snapshot local;
+  engine::LatencyHistogram::Snapshot& commit = commit_out != nullptr ? *commit_out : local;
   log_->commit_latency(&commit);
   w.commit = engine::summarize(commit);
   // relaxed: statistics.
@@ -629,10 +629,6 @@ WalStats Engine::Impl::wal_stats() const {
   MutexLock lock(snapshot_mu_);
   w.snapshot_error = snapshot_error_;
   return w;
-}
-
-void Engine::Impl::wal_commit_histogram(engine::LatencyHistogram::Snapshot* s) const {
-  if (durable()) log_->commit_latency(s);
 }
 
 Status Engine::Impl::take_snapshot() {

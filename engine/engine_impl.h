@@ -242,9 +242,9 @@ class Engine::Impl {
   // Takes a snapshot now (waits for one already running). not_supported in
   // memory; io_error or corruption with a message.
   Status snapshot();
-  WalStats wal_stats() const;
-  // The log's commit-latency histogram, added to *s (nothing in memory).
-  void wal_commit_histogram(engine::LatencyHistogram::Snapshot* s) const;
+  // With `commit`, the log's commit-latency histogram is also added there
+  // (the same read the summary comes from; nothing in memory).
+  WalStats wal_stats(engine::LatencyHistogram::Snapshot* commit = nullptr) const;
   // Stops the snapshot thread (close() and the destructor).
   void stop_snapshots();
 
