@@ -674,9 +674,14 @@ std::uint32_t Engine::Impl::reserve_some(Queue& q, QueueShard& qs, std::span<Res
   Handle handles[batch_jobs_max];
   std::uint32_t got = 0;
   std::uint32_t stale = 0;
-  // Rounds: a round that pops only outdated handles tries again, at most
-  // once per job wanted, so one call cannot spin on a ring of tombstones.
-  for (std::uint32_t round = 0; got < want && round <= want; ++round) {
+  // Rounds until enough jobs are leased or the rings are empty: a round
+  // that pops outdated handles (cancelled or moved jobs) tries again, so a
+  // ready job behind any number of them is reached — stopping earlier would
+  // answer empty while a job is ready, and reserve_wait would then sleep
+  // past it. It ends: every handle popped is gone from the rings, and the
+  // outdated ones were each left by a cancel or a move, so this call does
+  // their (already counted) work once and no later call does it again.
+  while (got < want) {
     std::uint32_t n = 0;
     // Strict precedence: every shard's ring of a level before the next level.
     for (std::uint32_t level = 0; level < q.options.priority_levels && n < want - got; ++level) {

@@ -143,6 +143,41 @@ TEST_F(OpsTest, CancelledReadyJobIsNeverDelivered) {
   EXPECT_EQ(engine_->reserve(q).code(), Code::empty);
 }
 
+// Cancelled (and moved) ready jobs leave outdated handles in the rings; a
+// reserve passes all of them to the ready job behind, however many: it
+// never says empty (or times out) while a job is ready.
+TEST_F(OpsTest, AReserveReachesAReadyJobBehindManyCancelledOnes) {
+  QueueOptions fifo;
+  fifo.ordering = Ordering::fifo;  // one ring per level: the order is known
+  QueueId q = Create(fifo);
+  std::vector<JobId> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back(Put(q, std::to_string(i)));
+  for (int i = 0; i < 9; ++i) ASSERT_EQ(engine_->cancel(q, ids[i]), Code::ok);
+  EXPECT_EQ(Counts(q).ready, 3u);
+  Result<ReservedJob> j = engine_->reserve(q);
+  ASSERT_TRUE(j.ok()) << code_name(j.code());
+  EXPECT_EQ(j->id, ids[9]);
+  // The same behind moved jobs (a move leaves its old place behind), for a
+  // blocking reserve and for a batch. Level 0 becomes [10 old, 11 old,
+  // 10]; level 1 [10 old, 11 old]; level 2 [11 old, 11].
+  ASSERT_EQ(engine_->set_priority(q, ids[11], 2), Code::ok);
+  ASSERT_EQ(engine_->set_priority(q, ids[10], 1), Code::ok);
+  ASSERT_EQ(engine_->set_priority(q, ids[10], 0), Code::ok);
+  j = engine_->reserve_wait(q, 0);
+  ASSERT_TRUE(j.ok()) << code_name(j.code());
+  EXPECT_EQ(j->id, ids[10]);
+  ASSERT_EQ(engine_->set_priority(q, ids[11], 1), Code::ok);
+  ASSERT_EQ(engine_->set_priority(q, ids[11], 2), Code::ok);
+  ReservedJob out[1];
+  BatchResult r = engine_->reserve_batch(q, out);
+  ASSERT_EQ(r.count, 1u) << code_name(r.code);
+  EXPECT_EQ(out[0].id, ids[11]);
+  EXPECT_EQ(engine_->reserve(q).code(), Code::empty);
+  QueueCounts c = Counts(q);
+  EXPECT_EQ(c.ready, 0u);
+  EXPECT_EQ(c.leased, 3u);
+}
+
 TEST_F(OpsTest, CancelledDelayedJobNeverFires) {
   QueueId q = Create();
   JobId d = Put(q, "d", 0, 50);
