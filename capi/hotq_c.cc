@@ -107,7 +107,15 @@ static_assert(HOTQ_QUEUES_MAX == hotq::queues_max);
 static_assert(HOTQ_BATCH_JOBS_MAX == hotq::batch_jobs_max);
 static_assert(HOTQ_DEDUP_KEY_BYTES_MAX == hotq::dedup_key_bytes_max);
 static_assert(HOTQ_ERROR_TEXT_BYTES_MAX == hotq::error_text_bytes_max);
+static_assert(static_cast<int>(HOTQ_ORDERING_SHARDED) == static_cast<int>(hotq::Ordering::sharded));
+static_assert(static_cast<int>(HOTQ_ORDERING_FIFO) == static_cast<int>(hotq::Ordering::fifo));
+static_assert(HOTQ_TOPICS_MAX == hotq::topics_max);
+static_assert(HOTQ_TOPIC_QUEUES_MAX == hotq::topic_queues_max);
 static_assert(HOTQ_DELAY_BACKOFF > hotq::delay_ms_max, "the sentinel is not a real delay");
+static_assert(static_cast<int>(HOTQ_JOB_DELAYED) == static_cast<int>(hotq::JobState::delayed));
+static_assert(static_cast<int>(HOTQ_JOB_READY) == static_cast<int>(hotq::JobState::ready));
+static_assert(static_cast<int>(HOTQ_JOB_LEASED) == static_cast<int>(hotq::JobState::leased));
+static_assert(static_cast<int>(HOTQ_JOB_DEAD) == static_cast<int>(hotq::JobState::dead));
 static_assert(static_cast<int>(HOTQ_DEAD_FAILED) == static_cast<int>(hotq::DeadReason::failed));
 static_assert(static_cast<int>(HOTQ_DEAD_ATTEMPTS_NACKED) ==
               static_cast<int>(hotq::DeadReason::attempts_nacked));
@@ -437,6 +445,68 @@ struct DeadLettersHolder {
   std::vector<hotq_dead_letter> items;
 };
 
+// The C form of a queue's options (struct_size: this library's).
+void to_c(const hotq::QueueOptions& d, hotq_queue_options* o) noexcept {
+  *o = hotq_queue_options{};
+  o->struct_size = sizeof(hotq_queue_options);
+  o->priority_levels = d.priority_levels;
+  o->capacity_jobs_max = d.capacity_jobs_max;
+  o->lease_ms_default = d.lease_ms_default;
+  o->attempts_max = d.attempts_max;
+  o->payload_bytes_max = d.payload_bytes_max;
+  o->backoff_kind = d.backoff.kind == hotq::Backoff::Kind::fixed ? HOTQ_BACKOFF_FIXED
+                                                                  : HOTQ_BACKOFF_EXPONENTIAL;
+  o->backoff_jitter_percent = d.backoff.jitter_percent;
+  o->backoff_base_ms = d.backoff.base_ms;
+  o->backoff_cap_ms = d.backoff.cap_ms;
+  o->ordering = static_cast<std::uint32_t>(d.ordering);
+  o->expiry_counts_as_attempt = d.expiry_counts_as_attempt;
+  o->durable_delivery = d.durable_delivery;
+  o->leased_max = d.leased_max;
+  o->rate_tokens_per_interval = d.rate_limit.tokens_per_interval;
+  o->rate_interval_ms = d.rate_limit.interval_ms;
+  o->rate_burst_tokens = d.rate_limit.burst_tokens;
+  o->dedup_window_ms = d.dedup_window_ms;
+  o->dedup_keys_max = d.dedup_keys_max;
+}
+
+// What hotq_queue_list hands out: the public struct plus what its pointers
+// point into.
+struct QueuesHolder {
+  hotq_queues pub{};
+  std::vector<hotq::QueueInfo> queues;
+  std::vector<hotq_queue_entry> items;
+};
+
+// What hotq_inspect hands out: the public struct plus the JobInfo its
+// pointers point into.
+struct JobInfoHolder {
+  hotq_job_info pub{};
+  hotq::JobInfo info;
+};
+
+// Copies up to capacity of `from` into out; *count receives from.size().
+template <typename T>
+void copy_out(const std::vector<T>& from, T* out, std::size_t capacity,
+              std::size_t* count) noexcept {
+  const std::size_t n = from.size() < capacity ? from.size() : capacity;
+  if (n != 0) std::memcpy(out, from.data(), n * sizeof(T));
+  if (count != nullptr) *count = from.size();
+}
+
+hotq_code dead_remove(hotq_engine* engine, hotq_queue_id queue, const hotq_job_id* ids,
+                      std::size_t count, bool all, std::uint64_t* deleted) {
+  if (deleted != nullptr) *deleted = 0;
+  if (engine == nullptr || count > HOTQ_BATCH_JOBS_MAX || (count != 0 && ids == nullptr)) {
+    return HOTQ_INVALID_ARGUMENT;
+  }
+  hotq::Result<std::uint64_t> r =
+      all ? engine->engine->purge_dead(queue)
+          : engine->engine->delete_dead(queue, std::span<const hotq::JobId>(ids, count));
+  if (r.ok() && deleted != nullptr) *deleted = r.value();
+  return to_c(r.code());
+}
+
 }  // namespace
 
 // ================================================================ the API
@@ -574,28 +644,35 @@ hotq_code hotq_run_timers(hotq_engine* engine, uint64_t* fired) {
 
 void hotq_queue_options_init(hotq_queue_options* o) {
   if (o == nullptr) return;
-  const hotq::QueueOptions d;
-  *o = hotq_queue_options{};
-  o->struct_size = sizeof(hotq_queue_options);
-  o->priority_levels = d.priority_levels;
-  o->capacity_jobs_max = d.capacity_jobs_max;
-  o->lease_ms_default = d.lease_ms_default;
-  o->attempts_max = d.attempts_max;
-  o->payload_bytes_max = d.payload_bytes_max;
-  o->backoff_kind = d.backoff.kind == hotq::Backoff::Kind::fixed ? HOTQ_BACKOFF_FIXED
-                                                                  : HOTQ_BACKOFF_EXPONENTIAL;
-  o->backoff_jitter_percent = d.backoff.jitter_percent;
-  o->backoff_base_ms = d.backoff.base_ms;
-  o->backoff_cap_ms = d.backoff.cap_ms;
-  o->ordering = static_cast<std::uint32_t>(d.ordering);
-  o->expiry_counts_as_attempt = d.expiry_counts_as_attempt;
-  o->durable_delivery = d.durable_delivery;
-  o->leased_max = d.leased_max;
-  o->rate_tokens_per_interval = d.rate_limit.tokens_per_interval;
-  o->rate_interval_ms = d.rate_limit.interval_ms;
-  o->rate_burst_tokens = d.rate_limit.burst_tokens;
-  o->dedup_window_ms = d.dedup_window_ms;
-  o->dedup_keys_max = d.dedup_keys_max;
+  to_c(hotq::QueueOptions{}, o);
+}
+
+hotq_code hotq_queue_list(hotq_engine* engine, hotq_queues** list) {
+  if (list != nullptr) *list = nullptr;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || list == nullptr) return HOTQ_INVALID_ARGUMENT;
+    auto h = std::make_unique<QueuesHolder>();
+    h->queues = engine->engine->list_queues();
+    h->items.resize(h->queues.size());
+    for (std::size_t i = 0; i < h->queues.size(); ++i) {
+      const hotq::QueueInfo& q = h->queues[i];
+      hotq_queue_entry& c = h->items[i];
+      c.id = q.id;
+      c.name = q.name.c_str();
+      c.name_bytes = q.name.size();
+      to_c(q.options, &c.options);
+    }
+    h->pub.count = h->items.size();
+    h->pub.items = h->items.data();
+    h->pub.internal_ = h.get();
+    *list = &h.release()->pub;
+    return HOTQ_OK;
+  });
+}
+
+void hotq_queues_release(hotq_queues* list) {
+  if (list == nullptr) return;
+  delete static_cast<QueuesHolder*>(list->internal_);
 }
 
 hotq_code hotq_queue_create(hotq_engine* engine, const char* name, const hotq_queue_options* o,
@@ -670,6 +747,16 @@ hotq_code hotq_queue_resume(hotq_engine* engine, hotq_queue_id queue) {
   });
 }
 
+hotq_code hotq_queue_purge(hotq_engine* engine, hotq_queue_id queue, uint64_t* purged) {
+  if (purged != nullptr) *purged = 0;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Result<std::uint64_t> r = engine->engine->purge(queue);
+    if (r.ok() && purged != nullptr) *purged = r.value();
+    return to_c(r.code());
+  });
+}
+
 // ---------------------------------------------------------------- enqueue
 
 hotq_code hotq_enqueue(hotq_engine* engine, hotq_queue_id queue,
@@ -733,6 +820,52 @@ hotq_code hotq_enqueue_batch_async(hotq_engine* engine, hotq_queue_id queue,
       notify_durable(*engine->engine, ticket, done, user);
     }
     return c;
+  });
+}
+
+// ---------------------------------------------------------------- topics
+
+hotq_code hotq_topic_bind(hotq_engine* engine, const char* topic, hotq_queue_id queue) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || topic == nullptr) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->bind(topic, queue));
+  });
+}
+
+hotq_code hotq_topic_unbind(hotq_engine* engine, const char* topic, hotq_queue_id queue) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || topic == nullptr) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->unbind(topic, queue));
+  });
+}
+
+hotq_code hotq_topic_bindings(hotq_engine* engine, const char* topic, hotq_queue_id* queues,
+                              size_t capacity, size_t* count) {
+  if (count != nullptr) *count = 0;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || topic == nullptr || count == nullptr ||
+        (capacity != 0 && queues == nullptr)) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    copy_out(engine->engine->bindings(topic), queues, capacity, count);
+    return HOTQ_OK;
+  });
+}
+
+hotq_code hotq_publish(hotq_engine* engine, const char* topic,
+                       const hotq_enqueue_request* request, hotq_job_id* ids, size_t capacity,
+                       size_t* count) {
+  if (count != nullptr) *count = 0;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || topic == nullptr || request == nullptr ||
+        (capacity != 0 && ids == nullptr)) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    hotq::EnqueueRequest r;
+    if (hotq_code c = to_request(*request, &r); c != HOTQ_OK) return c;
+    hotq::Result<std::vector<hotq::JobId>> res = engine->engine->publish(topic, r);
+    if (res.ok()) copy_out(res.value(), ids, capacity, count);
+    return to_c(res.code());
   });
 }
 
@@ -859,6 +992,103 @@ hotq_code hotq_ack_batch_async(hotq_engine* engine, hotq_queue_id queue,
   });
 }
 
+hotq_code hotq_nack_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                          uint64_t delay_ms, const char* error, size_t error_bytes,
+                          hotq_durable_fn done, void* user) {
+  return guard([&]() -> hotq_code {
+    std::string_view text;
+    if (engine == nullptr || to_text(error, error_bytes, &text) != HOTQ_OK) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    std::optional<std::uint64_t> delay;
+    if (delay_ms != HOTQ_DELAY_BACKOFF) delay = delay_ms;
+    hotq::Ticket ticket;
+    const Code c = engine->engine->nack_async(queue, to_lease(lease), delay, text, &ticket);
+    if (c == Code::ok) notify_durable(*engine->engine, ticket, done, user);
+    return to_c(c);
+  });
+}
+
+hotq_code hotq_fail_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                          const char* error, size_t error_bytes, hotq_durable_fn done,
+                          void* user) {
+  return guard([&]() -> hotq_code {
+    std::string_view text;
+    if (engine == nullptr || to_text(error, error_bytes, &text) != HOTQ_OK) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    hotq::Ticket ticket;
+    const Code c = engine->engine->fail_async(queue, to_lease(lease), text, &ticket);
+    if (c == Code::ok) notify_durable(*engine->engine, ticket, done, user);
+    return to_c(c);
+  });
+}
+
+// ---------------------------------------------------------------- waiting jobs
+
+hotq_code hotq_cancel(hotq_engine* engine, hotq_queue_id queue, hotq_job_id job) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->cancel(queue, job));
+  });
+}
+
+hotq_code hotq_set_priority(hotq_engine* engine, hotq_queue_id queue, hotq_job_id job,
+                            uint32_t priority) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || priority > UINT8_MAX) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->set_priority(queue, job, static_cast<std::uint8_t>(priority)));
+  });
+}
+
+hotq_code hotq_set_delay(hotq_engine* engine, hotq_queue_id queue, hotq_job_id job,
+                         uint64_t delay_ms) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->set_delay(queue, job, delay_ms));
+  });
+}
+
+const char* hotq_job_state_name(uint32_t state) {
+  if (state < HOTQ_JOB_DELAYED || state > HOTQ_JOB_DEAD) return "unknown_state";
+  return hotq::job_state_name(static_cast<hotq::JobState>(state));
+}
+
+hotq_code hotq_inspect(hotq_engine* engine, hotq_queue_id queue, hotq_job_id job,
+                       hotq_job_info** info) {
+  if (info != nullptr) *info = nullptr;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || info == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Result<hotq::JobInfo> r = engine->engine->inspect(queue, job);
+    if (!r.ok()) return to_c(r.code());
+    auto h = std::make_unique<JobInfoHolder>();
+    h->info = std::move(r).value();
+    const hotq::JobInfo& i = h->info;
+    hotq_job_info& c = h->pub;
+    c.id = i.id;
+    c.state = static_cast<std::uint32_t>(i.state);
+    c.priority = i.priority;
+    c.attempts = i.attempts;
+    c.attempts_max = i.attempts_max;
+    c.enqueued_ns = i.enqueued_ns;
+    c.state_ns = i.state_ns;
+    c.dead_reason =
+        i.state == hotq::JobState::dead ? static_cast<std::uint32_t>(i.dead_reason) : 0u;
+    c.error = i.error.c_str();
+    c.error_bytes = i.error.size();
+    c.payload = i.payload.data();
+    c.payload_bytes = i.payload.size();
+    c.internal_ = h.get();
+    *info = &h.release()->pub;
+    return HOTQ_OK;
+  });
+}
+
+void hotq_job_info_release(hotq_job_info* info) {
+  if (info == nullptr) return;
+  delete static_cast<JobInfoHolder*>(info->internal_);
+}
+
 // ---------------------------------------------------------------- dead letters
 
 const char* hotq_dead_reason_name(uint32_t reason) {
@@ -927,6 +1157,15 @@ hotq_code hotq_redrive_ids(hotq_engine* engine, hotq_queue_id queue, const hotq_
     if (r.ok() && redriven != nullptr) *redriven = r.value();
     return to_c(r.code());
   });
+}
+
+hotq_code hotq_dead_delete(hotq_engine* engine, hotq_queue_id queue, const hotq_job_id* ids,
+                           size_t count, uint64_t* deleted) {
+  return guard([&] { return dead_remove(engine, queue, ids, count, false, deleted); });
+}
+
+hotq_code hotq_dead_purge(hotq_engine* engine, hotq_queue_id queue, uint64_t* deleted) {
+  return guard([&] { return dead_remove(engine, queue, nullptr, 0, true, deleted); });
 }
 
 // ---------------------------------------------------------------- stats

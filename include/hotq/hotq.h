@@ -48,7 +48,9 @@
  *   hotq_engine*         hotq_engine_free
  *   hotq_job (a struct you provide, filled by a reserve)   hotq_job_release
  *   hotq_dead_letters*   hotq_dead_letters_release
- *   char* (a metrics page) hotq_text_release
+ *   hotq_job_info*       hotq_job_info_release
+ *   hotq_queues*         hotq_queues_release
+ *   char* (a metrics page, the WAL's texts) hotq_text_release
  * Release functions accept NULL (and a released job) and do nothing then.
  * Every pointer the caller passes in (payloads, keys, names, error texts,
  * arrays) is read during the call only: the engine copies what it keeps,
@@ -107,6 +109,8 @@ extern "C" {
 #define HOTQ_BATCH_JOBS_MAX 1024u        /* items in one batch call */
 #define HOTQ_DEDUP_KEY_BYTES_MAX 256u
 #define HOTQ_ERROR_TEXT_BYTES_MAX 1024u  /* nack/fail error text kept; longer is cut */
+#define HOTQ_TOPICS_MAX 1024u            /* topics in one engine */
+#define HOTQ_TOPIC_QUEUES_MAX 64u        /* queues bound to one topic */
 /* hotq_nack's delay_ms: "use the queue's backoff" (no delay of its own). */
 #define HOTQ_DELAY_BACKOFF UINT64_MAX
 
@@ -294,6 +298,29 @@ HOTQ_C_API hotq_code hotq_queue_create(hotq_engine* engine, const char* name,
                                        const hotq_queue_options* o, hotq_queue_id* id);
 /* HOTQ_NO_SUCH_QUEUE when no queue has that name. */
 HOTQ_C_API hotq_code hotq_queue_find(hotq_engine* engine, const char* name, hotq_queue_id* id);
+
+/* One queue of a hotq_queues list. */
+typedef struct hotq_queue_entry {
+  hotq_queue_id id;
+  const char* name;            /* NUL-terminated */
+  size_t name_bytes;
+  hotq_queue_options options;  /* as created (struct_size: the library's) */
+} hotq_queue_entry;
+
+/* Every queue of the engine, owned by the caller: the pointers stay valid
+ * until hotq_queues_release. */
+typedef struct hotq_queues {
+  size_t count;
+  const hotq_queue_entry* items; /* count entries, sorted by name */
+  void* internal_;               /* private */
+} hotq_queues;
+
+/* The engine's queues now (after a reopen: the recovered ones). On HOTQ_OK
+ * *list is new (possibly with count 0): release it with hotq_queues_release.
+ * Otherwise *list is NULL. */
+HOTQ_C_API hotq_code hotq_queue_list(hotq_engine* engine, hotq_queues** list);
+/* NULL: no-op. */
+HOTQ_C_API void hotq_queues_release(hotq_queues* list);
 /* Deletes the queue and every job in it; blocked callers on it get
  * HOTQ_NO_SUCH_QUEUE. Jobs already reserved from it stay valid to read and
  * release; settling them returns HOTQ_NO_SUCH_QUEUE. */
@@ -302,6 +329,11 @@ HOTQ_C_API hotq_code hotq_queue_drop(hotq_engine* engine, hotq_queue_id queue);
  * until resume. Enqueue, settling and timers go on. Idempotent. */
 HOTQ_C_API hotq_code hotq_queue_pause(hotq_engine* engine, hotq_queue_id queue);
 HOTQ_C_API hotq_code hotq_queue_resume(hotq_engine* engine, hotq_queue_id queue);
+/* Deletes every ready and delayed job of the queue (leased and dead jobs
+ * stay); *purged (optional) receives how many. Costs a scan of the queue's
+ * jobs. HOTQ_NO_SUCH_QUEUE, HOTQ_CLOSED, HOTQ_NO_SPACE, HOTQ_WAL_FAILED. */
+HOTQ_C_API hotq_code hotq_queue_purge(hotq_engine* engine, hotq_queue_id queue,
+                                      uint64_t* purged);
 
 /* ---------------------------------------------------------------- enqueue */
 /* One job to enqueue. Zero-initialise it ({0}) and set what you need: every
@@ -372,6 +404,41 @@ HOTQ_C_API hotq_code hotq_enqueue_batch_async(hotq_engine* engine, hotq_queue_id
                                               hotq_job_id* ids, hotq_code* codes,
                                               size_t* done_count, hotq_durable_fn done,
                                               void* user);
+
+/* ---------------------------------------------------------------- topics (fan-out)
+ * A topic is a name (as for queues) bound to up to HOTQ_TOPIC_QUEUES_MAX
+ * queues; publishing to it enqueues one job into each, all or none. A topic
+ * exists while a queue is bound to it; dropping a queue unbinds it
+ * everywhere. */
+
+/* Binds queue to topic (NUL-terminated; made on first bind). Idempotent.
+ * HOTQ_LIMIT_EXCEEDED (HOTQ_TOPICS_MAX or HOTQ_TOPIC_QUEUES_MAX),
+ * HOTQ_NO_SUCH_QUEUE, HOTQ_CLOSED, HOTQ_NO_SPACE, HOTQ_WAL_FAILED. */
+HOTQ_C_API hotq_code hotq_topic_bind(hotq_engine* engine, const char* topic, hotq_queue_id queue);
+/* Unbinds (idempotent: HOTQ_OK also when it was not bound). */
+HOTQ_C_API hotq_code hotq_topic_unbind(hotq_engine* engine, const char* topic,
+                                       hotq_queue_id queue);
+/* The queues bound to topic, in bind order: *count receives how many there
+ * are (0 for an unknown topic) and queues[0..min(capacity, *count)) their
+ * ids. A *count above capacity means the list was cut: call again with
+ * more room (HOTQ_TOPIC_QUEUES_MAX entries always suffice). queues may be
+ * NULL when capacity is 0. */
+HOTQ_C_API hotq_code hotq_topic_bindings(hotq_engine* engine, const char* topic,
+                                         hotq_queue_id* queues, size_t capacity, size_t* count);
+/* Enqueues request into every queue bound to topic, all or none: when one
+ * queue is full (HOTQ_FULL), refuses the payload (HOTQ_TOO_LARGE) or is
+ * gone, nothing is enqueued anywhere. The payload is copied once and
+ * shared by the jobs. On HOTQ_OK *count (optional) receives the number of
+ * jobs made and ids[0..min(capacity, *count)) their ids in bindings order
+ * (ids may be NULL when capacity is 0; the jobs are made whatever the
+ * room). HOTQ_NO_SUCH_QUEUE for an unknown topic or one without queues;
+ * HOTQ_INVALID_ARGUMENT for a dedup key (not supported on topics yet);
+ * HOTQ_CLOSED, HOTQ_NO_SPACE, HOTQ_WAL_FAILED. In a durable sync-mode
+ * engine it returns once the jobs are on disk (one record: all or none
+ * after a crash too). */
+HOTQ_C_API hotq_code hotq_publish(hotq_engine* engine, const char* topic,
+                                  const hotq_enqueue_request* request, hotq_job_id* ids,
+                                  size_t capacity, size_t* count);
 
 /* ---------------------------------------------------------------- reserve */
 /* Proof of holding a job's lease, needed by ack, nack, fail and extend. A
@@ -470,6 +537,71 @@ HOTQ_C_API hotq_code hotq_ack_batch_async(hotq_engine* engine, hotq_queue_id que
                                           hotq_code* results, size_t* acked,
                                           hotq_durable_fn done, void* user);
 
+/* hotq_nack and hotq_fail that do not wait for the disk: see
+ * hotq_durable_fn. done is called once if the call returns HOTQ_OK. */
+HOTQ_C_API hotq_code hotq_nack_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                                     uint64_t delay_ms, const char* error, size_t error_bytes,
+                                     hotq_durable_fn done, void* user);
+HOTQ_C_API hotq_code hotq_fail_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                                     const char* error, size_t error_bytes,
+                                     hotq_durable_fn done, void* user);
+
+/* ---------------------------------------------------------------- waiting jobs
+ * Operations on one job by id, while it waits (ready or delayed). Each
+ * returns HOTQ_NO_SUCH_JOB when the job is gone, leased or dead (cancel,
+ * set_priority, set_delay) or gone (inspect); HOTQ_NO_SUCH_QUEUE,
+ * HOTQ_CLOSED; the writes also HOTQ_NO_SPACE and HOTQ_WAL_FAILED. */
+
+/* Deletes one ready or delayed job: it is never delivered. */
+HOTQ_C_API hotq_code hotq_cancel(hotq_engine* engine, hotq_queue_id queue, hotq_job_id job);
+/* Changes a waiting job's priority (0..the queue's levels - 1, else
+ * HOTQ_INVALID_ARGUMENT). HOTQ_FULL: a ready job's move needs a unit of the
+ * queue's capacity until its old place in the ring is passed. */
+HOTQ_C_API hotq_code hotq_set_priority(hotq_engine* engine, hotq_queue_id queue, hotq_job_id job,
+                                       uint32_t priority);
+/* Makes a waiting job ready after delay_ms from now (0: ready now). Results
+ * as hotq_set_priority. */
+HOTQ_C_API hotq_code hotq_set_delay(hotq_engine* engine, hotq_queue_id queue, hotq_job_id job,
+                                    uint64_t delay_ms);
+
+typedef enum hotq_job_state {
+  HOTQ_JOB_DELAYED = 1,
+  HOTQ_JOB_READY = 2,
+  HOTQ_JOB_LEASED = 3,
+  HOTQ_JOB_DEAD = 4
+} hotq_job_state;
+
+/* "delayed", "ready", "leased", "dead"; "unknown_state". Static. */
+HOTQ_C_API const char* hotq_job_state_name(uint32_t state);
+
+/* What hotq_inspect saw, owned by the caller: every pointer in it stays
+ * valid until hotq_job_info_release. */
+typedef struct hotq_job_info {
+  hotq_job_id id;
+  uint32_t state;          /* a hotq_job_state */
+  uint32_t priority;
+  uint32_t attempts;       /* counted attempts so far */
+  uint32_t attempts_max;
+  uint64_t enqueued_ns;    /* engine clock */
+  /* delayed: when it becomes ready; ready: when it became ready; leased:
+   * the lease deadline; dead: when it died. Engine clock. */
+  uint64_t state_ns;
+  uint32_t dead_reason;    /* a hotq_dead_reason when dead, else 0 */
+  uint32_t reserved_;      /* 0 */
+  const char* error;       /* dead: the last error text, NUL-terminated; else "" */
+  size_t error_bytes;
+  const void* payload;
+  size_t payload_bytes;
+  void* internal_;         /* private */
+} hotq_job_info;
+
+/* The job's state, attempts, timestamps, last error and payload. On HOTQ_OK
+ * *info is new (release it with hotq_job_info_release); otherwise NULL. */
+HOTQ_C_API hotq_code hotq_inspect(hotq_engine* engine, hotq_queue_id queue, hotq_job_id job,
+                                  hotq_job_info** info);
+/* NULL: no-op. */
+HOTQ_C_API void hotq_job_info_release(hotq_job_info* info);
+
 /* ---------------------------------------------------------------- dead letters */
 typedef enum hotq_dead_reason {
   HOTQ_DEAD_FAILED = 1,           /* hotq_fail: the worker said it cannot succeed */
@@ -520,6 +652,13 @@ HOTQ_C_API hotq_code hotq_redrive(hotq_engine* engine, hotq_queue_id queue, uint
  * the dead set are skipped. */
 HOTQ_C_API hotq_code hotq_redrive_ids(hotq_engine* engine, hotq_queue_id queue,
                                       const hotq_job_id* ids, size_t count, uint64_t* redriven);
+/* Deletes the named dead jobs (count <= HOTQ_BATCH_JOBS_MAX; ids not in the
+ * dead set are skipped): they are gone. *deleted (optional): how many. */
+HOTQ_C_API hotq_code hotq_dead_delete(hotq_engine* engine, hotq_queue_id queue,
+                                      const hotq_job_id* ids, size_t count, uint64_t* deleted);
+/* Deletes every dead job of the queue. *deleted (optional): how many. */
+HOTQ_C_API hotq_code hotq_dead_purge(hotq_engine* engine, hotq_queue_id queue,
+                                     uint64_t* deleted);
 
 /* ---------------------------------------------------------------- stats */
 /* A latency distribution: percentiles are upper bounds within 6.25% of the

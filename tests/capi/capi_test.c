@@ -373,12 +373,58 @@ static void test_queues(void) {
   CHECK_CODE(hotq_queue_find(e, "gamma", &found), HOTQ_NO_SUCH_QUEUE);
   CHECK_CODE(hotq_queue_find(e, "beta", NULL), HOTQ_INVALID_ARGUMENT);
 
+  /* The list: sorted by name, each with the options it was created with. */
+  hotq_queue_options qo;
+  hotq_queue_options_init(&qo);
+  qo.attempts_max = 7;
+  qo.ordering = HOTQ_ORDERING_FIFO;
+  qo.backoff_kind = HOTQ_BACKOFF_FIXED;
+  qo.backoff_base_ms = 250;
+  qo.dedup_keys_max = 100;
+  qo.dedup_window_ms = 60000;
+  hotq_queue_id c = make_queue(e, "aardvark", &qo);
+  hotq_queues* list = NULL;
+  CHECK_CODE(hotq_queue_list(e, &list), HOTQ_OK);
+  CHECK_U64(list->count, 3);
+  CHECK(strcmp(list->items[0].name, "aardvark") == 0 && list->items[0].name_bytes == 8);
+  CHECK(strcmp(list->items[1].name, "alpha") == 0);
+  CHECK(strcmp(list->items[2].name, "beta") == 0);
+  CHECK_U64(list->items[0].id, c);
+  CHECK_U64(list->items[1].id, a);
+  CHECK_U64(list->items[2].id, b);
+  const hotq_queue_options* got = &list->items[0].options;
+  CHECK_U64(got->struct_size, sizeof(hotq_queue_options));
+  CHECK_U64(got->attempts_max, 7);
+  CHECK_U64(got->ordering, HOTQ_ORDERING_FIFO);
+  CHECK_U64(got->backoff_kind, HOTQ_BACKOFF_FIXED);
+  CHECK_U64(got->backoff_base_ms, 250);
+  CHECK_U64(got->dedup_keys_max, 100);
+  CHECK_U64(got->dedup_window_ms, 60000);
+  CHECK_U64(got->capacity_jobs_max, qo.capacity_jobs_max);
+  got = &list->items[1].options; /* alpha: the defaults */
+  hotq_queue_options_init(&qo);
+  CHECK_U64(got->attempts_max, qo.attempts_max);
+  CHECK_U64(got->ordering, qo.ordering);
+  CHECK_U64(got->backoff_kind, qo.backoff_kind);
+  CHECK_U64(got->lease_ms_default, qo.lease_ms_default);
+  CHECK_U64(got->priority_levels, qo.priority_levels);
+  hotq_queues_release(list);
+  hotq_queues_release(NULL);
+  CHECK_CODE(hotq_queue_drop(e, c), HOTQ_OK);
+  CHECK_CODE(hotq_queue_list(NULL, &list), HOTQ_INVALID_ARGUMENT);
+  CHECK(list == NULL);
+  CHECK_CODE(hotq_queue_list(e, NULL), HOTQ_INVALID_ARGUMENT);
+
   /* A job reserved before its queue is dropped stays readable. */
   put(e, a, "survivor");
   hotq_job job;
   CHECK_CODE(hotq_reserve(e, a, 0, &job), HOTQ_OK);
   CHECK_CODE(hotq_queue_drop(e, a), HOTQ_OK);
   CHECK_CODE(hotq_queue_drop(e, a), HOTQ_NO_SUCH_QUEUE);
+  CHECK_CODE(hotq_queue_list(e, &list), HOTQ_OK);
+  CHECK_U64(list->count, 1);
+  CHECK(strcmp(list->items[0].name, "beta") == 0);
+  hotq_queues_release(list);
   CHECK(payload_is(&job, "survivor"));
   CHECK_CODE(hotq_ack(e, a, hotq_job_lease(&job)), HOTQ_NO_SUCH_QUEUE);
   hotq_job_release(&job);
@@ -897,6 +943,32 @@ static void test_async(void) {
              HOTQ_STALE_LEASE);
   CHECK(atomic_load(&probe.calls) == 4);
   CHECK_CODE((hotq_code)atomic_load(&probe.last), HOTQ_OK);
+
+  /* nack and fail: called once when they succeed, never when refused. */
+  put(e, q, "d");
+  put(e, q, "e");
+  CHECK_CODE(hotq_reserve_batch(e, q, 0, jobs, 2, &count), HOTQ_OK);
+  CHECK_U64(count, 2);
+  for (size_t i = 0; i < count; ++i) {
+    leases[i] = hotq_job_lease(&jobs[i]);
+    hotq_job_release(&jobs[i]);
+  }
+  CHECK_CODE(hotq_nack_async(e, q, leases[0], 0, "again", 5, on_durable, &probe), HOTQ_OK);
+  CHECK(atomic_load(&probe.calls) == 5);
+  CHECK_CODE(hotq_nack_async(e, q, leases[0], 0, NULL, 0, on_durable, &probe),
+             HOTQ_STALE_LEASE);
+  CHECK_CODE(hotq_nack_async(e, q, leases[0], 0, NULL, 3, on_durable, &probe),
+             HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_fail_async(e, q, leases[1], "no", 2, on_durable, &probe), HOTQ_OK);
+  CHECK(atomic_load(&probe.calls) == 6);
+  CHECK_CODE(hotq_fail_async(e, q, leases[1], "no", 2, on_durable, &probe), HOTQ_STALE_LEASE);
+  CHECK_CODE(hotq_fail_async(NULL, q, leases[1], "no", 2, on_durable, &probe),
+             HOTQ_INVALID_ARGUMENT);
+  CHECK(atomic_load(&probe.calls) == 6);
+  CHECK_CODE(hotq_reserve(e, q, 0, &jobs[0]), HOTQ_OK); /* the nacked one, retried */
+  CHECK_U64(jobs[0].attempt, 2);
+  CHECK(payload_is(&jobs[0], "d"));
+  hotq_job_release(&jobs[0]);
   hotq_engine_free(e);
 }
 
@@ -1027,6 +1099,12 @@ static void test_durable(void) {
   CHECK(strlen(hotq_engine_open_report(e)) > 0);
   hotq_queue_id q2 = 0;
   CHECK_CODE(hotq_queue_find(e, "durable", &q2), HOTQ_OK);
+  hotq_queues* recovered = NULL;
+  CHECK_CODE(hotq_queue_list(e, &recovered), HOTQ_OK);
+  CHECK_U64(recovered->count, 1);
+  CHECK(strcmp(recovered->items[0].name, "durable") == 0);
+  CHECK_U64(recovered->items[0].id, q2);
+  hotq_queues_release(recovered);
   hotq_queue_stats st;
   st.struct_size = sizeof st;
   CHECK_CODE(hotq_queue_stats_get(e, q2, &st), HOTQ_OK);
@@ -1124,6 +1202,351 @@ static void test_open_errors(void) {
 /* Every code the C API can return was produced by a real call above. Not
  * reachable from C without fault injection: no_such_job (no C function
  * returns it yet), no_space, wal_failed, internal, no_memory. */
+/* Topics: bind, bindings (cut to the caller's room), publish all or none. */
+static void test_topics(void) {
+  manual_clock clk;
+  init_clock(&clk);
+  hotq_engine* e = open_memory(&clk);
+  hotq_queue_id a = make_queue(e, "a", NULL);
+  hotq_queue_id b = make_queue(e, "b", NULL);
+  hotq_queue_options small;
+  hotq_queue_options_init(&small);
+  small.capacity_jobs_max = 1;
+  hotq_queue_id c = make_queue(e, "c", &small);
+
+  hotq_queue_id bound[HOTQ_TOPIC_QUEUES_MAX];
+  size_t count = 99;
+  CHECK_CODE(hotq_topic_bindings(e, "orders", bound, HOTQ_TOPIC_QUEUES_MAX, &count), HOTQ_OK);
+  CHECK_U64(count, 0); /* an unknown topic has no queue */
+  CHECK_CODE(hotq_topic_bind(e, "orders", a), HOTQ_OK);
+  CHECK_CODE(hotq_topic_bind(e, "orders", b), HOTQ_OK);
+  CHECK_CODE(hotq_topic_bind(e, "orders", a), HOTQ_OK); /* idempotent */
+  CHECK_CODE(hotq_topic_bindings(e, "orders", bound, HOTQ_TOPIC_QUEUES_MAX, &count), HOTQ_OK);
+  CHECK_U64(count, 2);
+  CHECK_U64(bound[0], a);
+  CHECK_U64(bound[1], b);
+  /* Cut to the room given; count still says how many there are. */
+  bound[1] = 0;
+  CHECK_CODE(hotq_topic_bindings(e, "orders", bound, 1, &count), HOTQ_OK);
+  CHECK_U64(count, 2);
+  CHECK_U64(bound[0], a);
+  CHECK_U64(bound[1], 0);
+  CHECK_CODE(hotq_topic_bindings(e, "orders", NULL, 0, &count), HOTQ_OK);
+  CHECK_U64(count, 2);
+
+  /* One publish, one job per bound queue, ids in bindings order. */
+  hotq_enqueue_request r = text_request("event");
+  hotq_job_id ids[HOTQ_TOPIC_QUEUES_MAX];
+  CHECK_CODE(hotq_publish(e, "orders", &r, ids, HOTQ_TOPIC_QUEUES_MAX, &count), HOTQ_OK);
+  CHECK_U64(count, 2);
+  hotq_job job;
+  CHECK_CODE(hotq_reserve(e, a, 0, &job), HOTQ_OK);
+  CHECK_U64(job.id, ids[0]);
+  CHECK(payload_is(&job, "event"));
+  CHECK_CODE(hotq_ack(e, a, hotq_job_lease(&job)), HOTQ_OK);
+  hotq_job_release(&job);
+  CHECK_CODE(hotq_reserve(e, b, 0, &job), HOTQ_OK);
+  CHECK_U64(job.id, ids[1]);
+  CHECK(payload_is(&job, "event"));
+  CHECK_CODE(hotq_ack(e, b, hotq_job_lease(&job)), HOTQ_OK);
+  hotq_job_release(&job);
+  /* No room for the ids: the jobs are made all the same. */
+  CHECK_CODE(hotq_publish(e, "orders", &r, NULL, 0, &count), HOTQ_OK);
+  CHECK_U64(count, 2);
+  CHECK_CODE(hotq_publish(e, "orders", &r, NULL, 0, NULL), HOTQ_OK);
+  hotq_queue_stats st;
+  st.struct_size = sizeof st;
+  CHECK_CODE(hotq_queue_stats_get(e, b, &st), HOTQ_OK);
+  CHECK_U64(st.ready, 2);
+
+  /* All or none: c holds one job at most; once it is full nothing is
+   * published anywhere. */
+  CHECK_CODE(hotq_topic_bind(e, "orders", c), HOTQ_OK);
+  CHECK_CODE(hotq_publish(e, "orders", &r, ids, HOTQ_TOPIC_QUEUES_MAX, &count), HOTQ_OK);
+  CHECK_U64(count, 3);
+  CHECK_CODE(hotq_publish(e, "orders", &r, ids, HOTQ_TOPIC_QUEUES_MAX, &count), HOTQ_FULL);
+  CHECK_U64(count, 0);
+  CHECK_CODE(hotq_queue_stats_get(e, a, &st), HOTQ_OK);
+  CHECK_U64(st.ready, 3);
+  CHECK_CODE(hotq_queue_stats_get(e, b, &st), HOTQ_OK);
+  CHECK_U64(st.ready, 3);
+  CHECK_CODE(hotq_topic_unbind(e, "orders", c), HOTQ_OK);
+  CHECK_CODE(hotq_topic_unbind(e, "orders", c), HOTQ_OK); /* idempotent */
+  CHECK_CODE(hotq_publish(e, "orders", &r, ids, HOTQ_TOPIC_QUEUES_MAX, &count), HOTQ_OK);
+  CHECK_U64(count, 2);
+
+  /* Refusals. */
+  CHECK_CODE(hotq_publish(e, "nobody", &r, ids, HOTQ_TOPIC_QUEUES_MAX, &count),
+             HOTQ_NO_SUCH_QUEUE);
+  hotq_enqueue_request keyed = text_request("k");
+  keyed.dedup_key = "key";
+  keyed.dedup_key_bytes = 3;
+  CHECK_CODE(hotq_publish(e, "orders", &keyed, ids, HOTQ_TOPIC_QUEUES_MAX, &count),
+             HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_publish(e, "orders", &r, NULL, 1, &count), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_publish(e, NULL, &r, ids, 1, &count), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_publish(e, "orders", NULL, ids, 1, &count), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_topic_bind(e, "orders", 999), HOTQ_NO_SUCH_QUEUE);
+  CHECK_CODE(hotq_topic_bind(e, "bad name!", a), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_topic_bind(e, NULL, a), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_topic_unbind(NULL, "orders", a), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_topic_bindings(e, "orders", NULL, 1, &count), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_topic_bindings(e, "orders", bound, 1, NULL), HOTQ_INVALID_ARGUMENT);
+  /* HOTQ_TOPIC_QUEUES_MAX queues on one topic, not one more. */
+  hotq_queue_id many = 0;
+  for (unsigned i = 2; i < HOTQ_TOPIC_QUEUES_MAX; ++i) {
+    char name[32];
+    snprintf(name, sizeof name, "fan%u", i);
+    many = make_queue(e, name, NULL);
+    CHECK_CODE(hotq_topic_bind(e, "orders", many), HOTQ_OK);
+  }
+  CHECK_CODE(hotq_topic_bind(e, "orders", c), HOTQ_LIMIT_EXCEEDED);
+  /* Dropping a queue unbinds it. */
+  CHECK_CODE(hotq_queue_drop(e, a), HOTQ_OK);
+  CHECK_CODE(hotq_topic_bindings(e, "orders", bound, HOTQ_TOPIC_QUEUES_MAX, &count), HOTQ_OK);
+  CHECK_U64(count, HOTQ_TOPIC_QUEUES_MAX - 1);
+  CHECK_U64(bound[0], b);
+  CHECK_U64(bound[count - 1], many);
+  hotq_engine_free(e);
+}
+
+/* Waiting jobs by id: inspect, cancel, set_priority, set_delay; purge;
+ * deleting dead letters. */
+static void test_waiting_jobs(void) {
+  manual_clock clk;
+  init_clock(&clk);
+  hotq_engine* e = open_memory(&clk);
+  hotq_queue_options qo;
+  hotq_queue_options_init(&qo);
+  qo.priority_levels = 4;
+  hotq_queue_id q = make_queue(e, "jobs", &qo);
+  const uint64_t t0 = manual_now(&clk);
+  hotq_enqueue_request r = text_request("later");
+  r.priority = 2;
+  r.delay_ms = 1000;
+  hotq_job_id delayed = 0;
+  CHECK_CODE(hotq_enqueue(e, q, &r, &delayed), HOTQ_OK);
+  r = text_request("soon");
+  r.priority = 2;
+  r.attempts_max = 5;
+  hotq_job_id gone = 0;
+  hotq_job_id urgent = 0;
+  CHECK_CODE(hotq_enqueue(e, q, &r, &gone), HOTQ_OK);
+  CHECK_CODE(hotq_enqueue(e, q, &r, &urgent), HOTQ_OK);
+
+  hotq_job_info* info = NULL;
+  CHECK_CODE(hotq_inspect(e, q, delayed, &info), HOTQ_OK);
+  CHECK_U64(info->id, delayed);
+  CHECK_U64(info->state, HOTQ_JOB_DELAYED);
+  CHECK(strcmp(hotq_job_state_name(info->state), "delayed") == 0);
+  CHECK_U64(info->state_ns, t0 + 1000ull * 1000000u); /* when it becomes ready */
+  CHECK_U64(info->enqueued_ns, t0);
+  CHECK_U64(info->priority, 2);
+  CHECK_U64(info->attempts, 0);
+  CHECK_U64(info->dead_reason, 0);
+  CHECK(strcmp(info->error, "") == 0 && info->error_bytes == 0);
+  CHECK(info->payload_bytes == 5 && memcmp(info->payload, "later", 5) == 0);
+  hotq_job_info_release(info);
+  CHECK_CODE(hotq_inspect(e, q, gone, &info), HOTQ_OK);
+  CHECK_U64(info->state, HOTQ_JOB_READY);
+  CHECK_U64(info->attempts_max, 5);
+  hotq_job_info_release(info);
+
+  /* Cancel: never delivered; a second cancel finds nothing. */
+  CHECK_CODE(hotq_cancel(e, q, gone), HOTQ_OK);
+  CHECK_CODE(hotq_cancel(e, q, gone), HOTQ_NO_SUCH_JOB);
+  CHECK_CODE(hotq_inspect(e, q, gone, &info), HOTQ_NO_SUCH_JOB);
+  CHECK(info == NULL);
+  /* Move the delayed job to now and the other ahead of it. */
+  CHECK_CODE(hotq_set_delay(e, q, delayed, 0), HOTQ_OK);
+  CHECK_CODE(hotq_set_priority(e, q, urgent, 0), HOTQ_OK);
+  CHECK_CODE(hotq_set_priority(e, q, urgent, 4), HOTQ_INVALID_ARGUMENT); /* the queue has 4 */
+  CHECK_CODE(hotq_set_priority(e, q, urgent, 256), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_inspect(e, q, urgent, &info), HOTQ_OK);
+  CHECK_U64(info->priority, 0);
+  hotq_job_info_release(info);
+  hotq_job job;
+  CHECK_CODE(hotq_reserve(e, q, 30000, &job), HOTQ_OK);
+  CHECK_U64(job.id, urgent);
+  hotq_lease urgent_lease = hotq_job_lease(&job);
+  hotq_job_release(&job);
+  CHECK_CODE(hotq_reserve(e, q, 0, &job), HOTQ_OK);
+  CHECK_U64(job.id, delayed); /* ready now, though its delay had 1 s to run */
+  hotq_lease delayed_lease = hotq_job_lease(&job);
+  hotq_job_release(&job);
+  CHECK_CODE(hotq_reserve(e, q, 0, &job), HOTQ_EMPTY);
+
+  /* Leased: inspect sees it; the waiting-job operations do not touch it. */
+  CHECK_CODE(hotq_inspect(e, q, urgent, &info), HOTQ_OK);
+  CHECK_U64(info->state, HOTQ_JOB_LEASED);
+  CHECK_U64(info->state_ns, t0 + 30000ull * 1000000u); /* the lease deadline */
+  CHECK_U64(info->attempts, 1);
+  hotq_job_info_release(info);
+  CHECK_CODE(hotq_cancel(e, q, urgent), HOTQ_NO_SUCH_JOB);
+  CHECK_CODE(hotq_set_priority(e, q, urgent, 1), HOTQ_NO_SUCH_JOB);
+  CHECK_CODE(hotq_set_delay(e, q, urgent, 5), HOTQ_NO_SUCH_JOB);
+
+  /* Dead: its reason and error. */
+  CHECK_CODE(hotq_fail(e, q, urgent_lease, "boom", 4), HOTQ_OK);
+  CHECK_CODE(hotq_inspect(e, q, urgent, &info), HOTQ_OK);
+  CHECK_U64(info->state, HOTQ_JOB_DEAD);
+  CHECK_U64(info->dead_reason, HOTQ_DEAD_FAILED);
+  CHECK(strcmp(info->error, "boom") == 0 && info->error_bytes == 4);
+  hotq_job_info_release(info);
+  CHECK_CODE(hotq_fail(e, q, delayed_lease, "bang", 4), HOTQ_OK);
+  hotq_job_info_release(NULL);
+  CHECK(strcmp(hotq_job_state_name(0), "unknown_state") == 0);
+  CHECK(strcmp(hotq_job_state_name(HOTQ_JOB_DEAD), "dead") == 0);
+
+  /* Dead letters deleted by id (unknown ids skipped), then all. */
+  hotq_job_id pick[2] = {urgent, 123456};
+  uint64_t n = 99;
+  CHECK_CODE(hotq_dead_delete(e, q, pick, 2, &n), HOTQ_OK);
+  CHECK_U64(n, 1);
+  CHECK_CODE(hotq_inspect(e, q, urgent, &info), HOTQ_NO_SUCH_JOB);
+  CHECK_CODE(hotq_dead_purge(e, q, &n), HOTQ_OK);
+  CHECK_U64(n, 1);
+  CHECK_CODE(hotq_dead_purge(e, q, NULL), HOTQ_OK);
+  hotq_dead_letters* list = NULL;
+  CHECK_CODE(hotq_dead_list(e, q, 0, 10, &list), HOTQ_OK);
+  CHECK_U64(list->count, 0);
+  hotq_dead_letters_release(list);
+
+  /* Purge: ready and delayed jobs go, a leased one stays. */
+  put(e, q, "p1");
+  put(e, q, "p2");
+  hotq_job_id held = put(e, q, "p3");
+  r = text_request("p4");
+  r.delay_ms = 50;
+  CHECK_CODE(hotq_enqueue(e, q, &r, NULL), HOTQ_OK);
+  CHECK_CODE(hotq_reserve(e, q, 0, &job), HOTQ_OK);
+  held = job.id;
+  hotq_job_release(&job);
+  CHECK_CODE(hotq_queue_purge(e, q, &n), HOTQ_OK);
+  CHECK_U64(n, 3);
+  CHECK_CODE(hotq_queue_purge(e, q, NULL), HOTQ_OK);
+  hotq_queue_stats st;
+  st.struct_size = sizeof st;
+  CHECK_CODE(hotq_queue_stats_get(e, q, &st), HOTQ_OK);
+  CHECK_U64(st.ready + st.delayed, 0);
+  CHECK_U64(st.leased, 1);
+  CHECK_U64(st.purged, 3);
+  CHECK_U64(st.cancelled, 1);
+  CHECK_CODE(hotq_inspect(e, q, held, &info), HOTQ_OK);
+  CHECK_U64(info->state, HOTQ_JOB_LEASED);
+  hotq_job_info_release(info);
+
+  /* Unknown queue, bad arguments. */
+  CHECK_CODE(hotq_queue_purge(e, 999, &n), HOTQ_NO_SUCH_QUEUE);
+  CHECK_U64(n, 0);
+  CHECK_CODE(hotq_cancel(e, 999, held), HOTQ_NO_SUCH_QUEUE);
+  CHECK_CODE(hotq_inspect(e, 999, held, &info), HOTQ_NO_SUCH_QUEUE);
+  CHECK_CODE(hotq_set_priority(e, 999, held, 0), HOTQ_NO_SUCH_QUEUE);
+  CHECK_CODE(hotq_set_delay(e, 999, held, 0), HOTQ_NO_SUCH_QUEUE);
+  CHECK_CODE(hotq_dead_delete(e, 999, pick, 2, &n), HOTQ_NO_SUCH_QUEUE);
+  CHECK_CODE(hotq_dead_purge(e, 999, &n), HOTQ_NO_SUCH_QUEUE);
+  CHECK_CODE(hotq_inspect(e, q, held, NULL), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_dead_delete(e, q, NULL, 1, &n), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_dead_delete(e, q, pick, HOTQ_BATCH_JOBS_MAX + 1, &n), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_cancel(NULL, q, held), HOTQ_INVALID_ARGUMENT);
+  hotq_engine_free(e);
+}
+
+/* The calls added for topics and waiting jobs, on a durable engine: their
+ * effects survive a reopen, and the async nack/fail callbacks come once. */
+static void test_durable_ops(void) {
+  manual_clock clk;
+  init_clock(&clk);
+  char dir[512];
+  make_temp_dir(dir, sizeof dir);
+  hotq_engine_options o = durable_options(&clk, dir);
+  hotq_engine* e = NULL;
+  CHECK_CODE(hotq_engine_open(&o, &e, NULL, 0), HOTQ_OK);
+  hotq_queue_options qo;
+  hotq_queue_options_init(&qo);
+  qo.attempts_max = 3;
+  hotq_queue_id a = make_queue(e, "a", &qo);
+  hotq_queue_id b = make_queue(e, "b", &qo);
+  CHECK_CODE(hotq_topic_bind(e, "t", a), HOTQ_OK);
+  CHECK_CODE(hotq_topic_bind(e, "t", b), HOTQ_OK);
+  hotq_enqueue_request r = text_request("fan");
+  r.priority = 2;
+  hotq_job_id fan[2];
+  size_t n = 0;
+  CHECK_CODE(hotq_publish(e, "t", &r, fan, 2, &n), HOTQ_OK);
+  CHECK_U64(n, 2);
+  hotq_job_id cancelled = put(e, a, "cancelled");
+  CHECK_CODE(hotq_cancel(e, a, cancelled), HOTQ_OK);
+  CHECK_CODE(hotq_set_priority(e, a, fan[0], 1), HOTQ_OK);
+  hotq_job_id later = put(e, b, "later");
+  CHECK_CODE(hotq_set_delay(e, b, later, 5000), HOTQ_OK);
+  put(e, b, "purged");
+
+  /* a: reserve "fan" (priority 1 now) and nack it; b: reserve "fan", fail it. */
+  async_probe probe;
+  atomic_init(&probe.calls, 0);
+  atomic_init(&probe.last, -1);
+  hotq_job job;
+  CHECK_CODE(hotq_reserve(e, a, 0, &job), HOTQ_OK);
+  CHECK_U64(job.id, fan[0]);
+  CHECK_CODE(hotq_nack_async(e, a, hotq_job_lease(&job), 0, "retry", 5, on_durable, &probe),
+             HOTQ_OK);
+  hotq_job_release(&job);
+  CHECK_CODE(hotq_reserve(e, b, 0, &job), HOTQ_OK);
+  CHECK(payload_is(&job, "purged")); /* priority 0 before "fan" at 2 */
+  hotq_job_release(&job);
+  CHECK_CODE(hotq_reserve(e, b, 0, &job), HOTQ_OK);
+  CHECK_U64(job.id, fan[1]);
+  CHECK_CODE(hotq_fail_async(e, b, hotq_job_lease(&job), "bad", 3, on_durable, &probe), HOTQ_OK);
+  hotq_job_release(&job);
+  put(e, b, "gone1");
+  put(e, b, "gone2");
+  uint64_t purged = 0;
+  CHECK_CODE(hotq_queue_purge(e, b, &purged), HOTQ_OK);
+  CHECK_U64(purged, 3); /* gone1, gone2 and the delayed "later" */
+  hotq_engine_free(e);
+  CHECK(atomic_load(&probe.calls) == 2);
+  CHECK_CODE((hotq_code)atomic_load(&probe.last), HOTQ_OK);
+
+  CHECK_CODE(hotq_engine_open(&o, &e, NULL, 0), HOTQ_OK);
+  CHECK_CODE(hotq_queue_find(e, "a", &a), HOTQ_OK);
+  CHECK_CODE(hotq_queue_find(e, "b", &b), HOTQ_OK);
+  hotq_queue_id bound[HOTQ_TOPIC_QUEUES_MAX];
+  CHECK_CODE(hotq_topic_bindings(e, "t", bound, HOTQ_TOPIC_QUEUES_MAX, &n), HOTQ_OK);
+  CHECK_U64(n, 2);
+  CHECK_U64(bound[0], a);
+  CHECK_U64(bound[1], b);
+  hotq_job_info* info = NULL;
+  CHECK_CODE(hotq_inspect(e, a, cancelled, &info), HOTQ_NO_SUCH_JOB);
+  CHECK_CODE(hotq_inspect(e, a, fan[0], &info), HOTQ_OK);
+  CHECK_U64(info->state, HOTQ_JOB_READY);
+  CHECK_U64(info->priority, 1);
+  CHECK_U64(info->attempts, 1);
+  hotq_job_info_release(info);
+  CHECK_CODE(hotq_inspect(e, b, fan[1], &info), HOTQ_OK);
+  CHECK_U64(info->state, HOTQ_JOB_DEAD);
+  CHECK_U64(info->dead_reason, HOTQ_DEAD_FAILED);
+  CHECK(strcmp(info->error, "bad") == 0);
+  CHECK(info->payload_bytes == 3 && memcmp(info->payload, "fan", 3) == 0);
+  hotq_job_info_release(info);
+  CHECK_CODE(hotq_inspect(e, b, later, &info), HOTQ_NO_SUCH_JOB); /* purged */
+  hotq_queue_stats st;
+  st.struct_size = sizeof st;
+  CHECK_CODE(hotq_queue_stats_get(e, b, &st), HOTQ_OK);
+  CHECK_U64(st.ready + st.delayed, 0);
+  CHECK_U64(st.dead, 1);
+  uint64_t deleted = 0;
+  CHECK_CODE(hotq_dead_purge(e, b, &deleted), HOTQ_OK);
+  CHECK_U64(deleted, 1);
+  hotq_engine_free(e);
+  CHECK_CODE(hotq_engine_open(&o, &e, NULL, 0), HOTQ_OK);
+  CHECK_CODE(hotq_queue_find(e, "b", &b), HOTQ_OK);
+  CHECK_CODE(hotq_queue_stats_get(e, b, &st), HOTQ_OK);
+  CHECK_U64(st.dead, 0); /* the dead purge was durable */
+  hotq_engine_free(e);
+  rm_rf(dir);
+}
+
 static void test_every_code_seen(void) {
   const hotq_code expected[] = {
       HOTQ_OK,           HOTQ_FULL,           HOTQ_EMPTY,          HOTQ_TIMED_OUT,
@@ -1235,7 +1658,8 @@ static const section k_sections[] = {
     {"stats", test_stats},             {"async", test_async},
     {"close", test_close},             {"limits", test_limits},
     {"durable", test_durable},         {"open_errors", test_open_errors},
-    {"faults", test_faults},
+    {"faults", test_faults},           {"topics", test_topics},
+    {"waiting_jobs", test_waiting_jobs}, {"durable_ops", test_durable_ops},
 };
 
 int main(int argc, char** argv) {
