@@ -17,11 +17,16 @@
 #include <sstream>
 #include <thread>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include "engine/engine_impl.h"
 #include "tests/wal_test_fs.h"
+#include "tests/wal_test_util.h"
 #include "wal/borrowed_fs.h"
 #include "wal/faulty_fs.h"
 #include "wal/mem_fs.h"
+#include "wal/records.h"
 
 namespace hotq {
 namespace {
@@ -99,6 +104,120 @@ TEST_F(DurableEngine, EveryStateSurvivesReopen) {
   ReservedJob later = e->reserve(q).value();
   EXPECT_EQ(later.id, delayed);
   EXPECT_EQ(later.payload.view(), "later");
+}
+
+// Runs fn on a thread pinned to the cpu-th CPU this process may use (modulo
+// their count), so that the engine's home shard (sched_getcpu) is known;
+// with one CPU everything runs on it.
+template <typename F>
+void OnCpu(unsigned cpu, F&& fn) {
+  std::thread t([&] {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) > 0) {
+      unsigned k = cpu % static_cast<unsigned>(CPU_COUNT(&allowed));
+      for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (!CPU_ISSET(c, &allowed)) continue;
+        if (k-- == 0) {
+          cpu_set_t one;
+          CPU_ZERO(&one);
+          CPU_SET(c, &one);
+          (void)pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+          break;
+        }
+      }
+    }
+    fn();
+  });
+  t.join();
+}
+
+// A strict-FIFO queue over two shards, with a reused slot, so that in slot
+// order (how the replay visits jobs) one shard's jobs are out of order and
+// the two shards' jobs interleave: the reopened queue hands them out in the
+// order they were enqueued all the same.
+TEST_F(DurableEngine, FifoOrderAcrossShardsAndReusedSlotsSurvivesReopen) {
+  EngineOptions o;
+  o.clock = &clock_;
+  o.wall_clock = &clock_;
+  o.shards = 2;
+  o.wal_segment_bytes = 64 << 10;
+  QueueOptions fifo;
+  fifo.ordering = Ordering::fifo;
+  std::vector<JobId> want;
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    std::unique_ptr<Engine> e;
+    ASSERT_TRUE(EngineOpener::open(o, std::make_unique<BorrowedFs>(fs_), "mem", &e).ok());
+    if (reopen == 1) {
+      QueueId q = e->find_queue("fifo").value();
+      std::vector<JobId> got;
+      for (Result<ReservedJob> r = e->reserve(q); r.ok(); r = e->reserve(q)) got.push_back(r->id);
+      EXPECT_EQ(got, want);
+      break;
+    }
+    QueueId q = e->create_queue("fifo", fifo).value();
+    auto put = [&](unsigned cpu, const char* payload) {
+      OnCpu(cpu, [&] { want.push_back(e->enqueue(q, {.payload = payload}).value()); });
+    };
+    put(0, "1");
+    put(0, "2");
+    put(0, "3");
+    put(1, "4");
+    put(1, "5");
+    // The oldest job goes; its slot (shard 0's first) takes the next job.
+    OnCpu(0, [&] {
+      ReservedJob j = e->reserve(q).value();
+      ASSERT_EQ(j.id, want.front());
+      ASSERT_EQ(e->ack(q, j.lease()), Code::ok);
+    });
+    want.erase(want.begin());
+    put(0, "6");
+    put(1, "7");
+    clock_.advance_ms(1);
+  }
+}
+
+// A log that holds more ready jobs for a queue than its rings can take (no
+// log the engine writes does: capacity_jobs_max refuses the enqueue first)
+// is refused at open with a named error, not pushed into full rings.
+TEST_F(DurableEngine, ALogWithMoreReadyJobsThanAQueueHoldsIsRefused) {
+  QueueId q = 0;
+  {
+    auto e = Open(fs_);
+    QueueOptions small;
+    small.capacity_jobs_max = 2;  // rings of 2
+    q = e->create_queue("small", small).value();
+    ASSERT_TRUE(e->enqueue(q, {.payload = "a"}).ok());
+    ASSERT_TRUE(e->enqueue(q, {.payload = "b"}).ok());
+    EXPECT_EQ(e->enqueue(q, {.payload = "c"}).code(), Code::full);
+  }
+  {
+    // A third job in slot 2, appended behind the engine's back.
+    wal::testing::Recovered rec = wal::testing::RecoverAll(fs_);
+    ASSERT_EQ(rec.status, wal::RecoveryStatus::ok);
+    std::unique_ptr<wal::Log> log = wal::testing::OpenLog(fs_, rec.tail);
+    wal::EnqueueRec job;
+    job.queue_id = q;
+    job.job = (JobId{1} << 32) | engine::make_slot_ref(0, 2);
+    job.enqueued_ns = clock_.now_ns();
+    job.payload = "c";
+    std::string body;
+    wal::encode_head(job, &body);
+    body += job.payload;
+    const wal::Log::Record records[] = {{wal::RecordType::enqueue, body}};
+    std::uint64_t lsn = 0;
+    ASSERT_EQ(log->append(records, &lsn), wal::AppendResult::ok);
+    ASSERT_TRUE(log->wait_durable(lsn));
+  }
+  EngineOptions o;
+  o.clock = &clock_;
+  o.wall_clock = &clock_;
+  o.shards = 1;
+  o.wal_segment_bytes = 64 << 10;
+  std::unique_ptr<Engine> e;
+  Status st = EngineOpener::open(o, std::make_unique<BorrowedFs>(fs_), "mem", &e);
+  EXPECT_EQ(st.code(), Code::corruption) << st.to_string();
+  EXPECT_NE(st.message().find("capacity_jobs_max"), std::string::npos) << st.message();
 }
 
 TEST_F(DurableEngine, LeaseThatRanOutWhileDownIsRedeliveredWithItsAttempts) {
