@@ -596,13 +596,13 @@ Status Engine::Impl::materialize(engine::LogState& state) {
     QueueShard* counted = nullptr;
     Queue* queue = nullptr;
     engine::Counter level = engine::g_ready0;
-    bool overflow = false;
+    const Queue* overflow = nullptr;
     auto flush = [&] {
       if (n == 0) return;
       counted->add(level, static_cast<std::int64_t>(n));
       // No consumer runs yet, so a push fails only on a full ring, which
       // the queue's capacity rules out for any log the engine wrote.
-      overflow = overflow || ring->try_push_n(run, n) != n;
+      if (ring->try_push_n(run, n) != n && overflow == nullptr) overflow = queue;
       queue->ready_signal.notify();
       n = 0;
     };
@@ -624,9 +624,10 @@ Status Engine::Impl::materialize(engine::LogState& state) {
       r.state.store(RecordState::ready, std::memory_order_relaxed);  // relaxed: no other thread yet
     }
     flush();
-    if (overflow) {
-      return Status(Code::corruption,
-                    "the log holds more ready jobs for a queue than its capacity_jobs_max");
+    if (overflow != nullptr) {
+      return Status(Code::corruption, "the log holds more ready jobs for queue " + overflow->name +
+                                          " than its capacity_jobs_max (" +
+                                          std::to_string(overflow->options.capacity_jobs_max) + ")");
     }
   }
   // Slots that held jobs before and hold none now keep their generation, so
