@@ -485,6 +485,22 @@ struct JobInfoHolder {
   hotq::JobInfo info;
 };
 
+// Gives the caller the holder's public struct; its internal_ points back at
+// the holder, which the struct's release function deletes.
+template <typename Holder>
+auto* hand_out(std::unique_ptr<Holder> h) noexcept {
+  h->pub.internal_ = h.get();
+  return &h.release()->pub;
+}
+
+// The same for a list: count and items are the holder's items.
+template <typename Holder>
+auto* hand_out_list(std::unique_ptr<Holder> h) noexcept {
+  h->pub.count = h->items.size();
+  h->pub.items = h->items.data();
+  return hand_out(std::move(h));
+}
+
 // Copies up to capacity of `from` into out; *count receives from.size().
 template <typename T>
 void copy_out(const std::vector<T>& from, T* out, std::size_t capacity,
@@ -662,10 +678,7 @@ hotq_code hotq_queue_list(hotq_engine* engine, hotq_queues** list) {
       c.name_bytes = q.name.size();
       to_c(q.options, &c.options);
     }
-    h->pub.count = h->items.size();
-    h->pub.items = h->items.data();
-    h->pub.internal_ = h.get();
-    *list = &h.release()->pub;
+    *list = hand_out_list(std::move(h));
     return HOTQ_OK;
   });
 }
@@ -1078,8 +1091,7 @@ hotq_code hotq_inspect(hotq_engine* engine, hotq_queue_id queue, hotq_job_id job
     c.error_bytes = i.error.size();
     c.payload = i.payload.data();
     c.payload_bytes = i.payload.size();
-    c.internal_ = h.get();
-    *info = &h.release()->pub;
+    *info = hand_out(std::move(h));
     return HOTQ_OK;
   });
 }
@@ -1121,10 +1133,7 @@ hotq_code hotq_dead_list(hotq_engine* engine, hotq_queue_id queue, hotq_job_id a
       c.payload_bytes = d.payload.size();
       h->items.push_back(c);  // no reallocation: reserved above
     }
-    h->pub.count = h->items.size();
-    h->pub.items = h->items.data();
-    h->pub.internal_ = h.get();
-    *list = &h.release()->pub;
+    *list = hand_out_list(std::move(h));
     return HOTQ_OK;
   });
 }
