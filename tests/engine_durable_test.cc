@@ -35,14 +35,19 @@ using wal::BorrowedFs;
 
 class DurableEngine : public ::testing::Test {
  protected:
-  std::unique_ptr<Engine> Open(wal::Fs& fs) {
+  // One shard by default: one ring per level, so the order of ready jobs is
+  // exact.
+  EngineOptions Options(std::uint32_t shards = 1) {
     EngineOptions o;
     o.clock = &clock_;
     o.wall_clock = &clock_;
-    o.shards = 1;  // one ring per level: the order of ready jobs is exact
+    o.shards = shards;
     o.wal_segment_bytes = 64 << 10;
+    return o;
+  }
+  std::unique_ptr<Engine> Open(wal::Fs& fs) {
     std::unique_ptr<Engine> e;
-    Status st = EngineOpener::open(o, std::make_unique<BorrowedFs>(fs), "mem", &e);
+    Status st = EngineOpener::open(Options(), std::make_unique<BorrowedFs>(fs), "mem", &e);
     EXPECT_TRUE(st.ok()) << st.message();
     return e;
   }
@@ -137,11 +142,7 @@ void OnCpu(unsigned cpu, F&& fn) {
 // the two shards' jobs interleave: the reopened queue hands them out in the
 // order they were enqueued all the same.
 TEST_F(DurableEngine, FifoOrderAcrossShardsAndReusedSlotsSurvivesReopen) {
-  EngineOptions o;
-  o.clock = &clock_;
-  o.wall_clock = &clock_;
-  o.shards = 2;
-  o.wal_segment_bytes = 64 << 10;
+  const EngineOptions o = Options(2);
   QueueOptions fifo;
   fifo.ordering = Ordering::fifo;
   std::vector<JobId> want;
@@ -209,13 +210,8 @@ TEST_F(DurableEngine, ALogWithMoreReadyJobsThanAQueueHoldsIsRefused) {
     ASSERT_EQ(log->append(records, &lsn), wal::AppendResult::ok);
     ASSERT_TRUE(log->wait_durable(lsn));
   }
-  EngineOptions o;
-  o.clock = &clock_;
-  o.wall_clock = &clock_;
-  o.shards = 1;
-  o.wal_segment_bytes = 64 << 10;
   std::unique_ptr<Engine> e;
-  Status st = EngineOpener::open(o, std::make_unique<BorrowedFs>(fs_), "mem", &e);
+  Status st = EngineOpener::open(Options(), std::make_unique<BorrowedFs>(fs_), "mem", &e);
   EXPECT_EQ(st.code(), Code::corruption) << st.to_string();
   EXPECT_NE(st.message().find("queue small than its capacity_jobs_max (2)"), std::string::npos)
       << st.message();
@@ -546,11 +542,7 @@ TEST_F(DurableEngine, ReopenReTakesClaimsWithoutPreparingSpareSegments) {
 
 // Snapshots start by themselves once enough log was written.
 TEST_F(DurableEngine, SnapshotsAreTakenInTheBackgroundBySize) {
-  EngineOptions o;
-  o.clock = &clock_;
-  o.wall_clock = &clock_;
-  o.shards = 1;
-  o.wal_segment_bytes = 64 << 10;
+  EngineOptions o = Options();
   o.wal_snapshot_log_bytes = 128 << 10;
   std::unique_ptr<Engine> e;
   ASSERT_TRUE(EngineOpener::open(o, std::make_unique<BorrowedFs>(fs_), "mem", &e).ok());
