@@ -321,6 +321,7 @@ typedef struct hotq_queues {
 HOTQ_C_API hotq_code hotq_queue_list(hotq_engine* engine, hotq_queues** list);
 /* NULL: no-op. */
 HOTQ_C_API void hotq_queues_release(hotq_queues* list);
+
 /* Deletes the queue and every job in it; blocked callers on it get
  * HOTQ_NO_SUCH_QUEUE. Jobs already reserved from it stay valid to read and
  * release; settling them returns HOTQ_NO_SUCH_QUEUE. */
