@@ -587,8 +587,8 @@ Status Engine::Impl::materialize(engine::LogState& state) {
   sort_runs(ready, runs);
   // make_ready's work, a run of jobs bound for the same ring (and counted
   // in the same queue shard) at a time: one push, one count and one wake-up
-  // per run instead of per job. No other thread runs yet, so nothing of a
-  // record is read by anyone before its run is pushed.
+  // per run instead of per job. No other thread runs yet, so counting a run
+  // after its records are ready is as good as before.
   {
     engine::Handle run[batch_jobs_max];
     std::size_t n = 0;
@@ -619,9 +619,7 @@ Status Engine::Impl::materialize(engine::LogState& state) {
         queue = &q;
         level = static_cast<engine::Counter>(engine::g_ready0 + r.priority);
       }
-      r.set_ready_since(now);
-      run[n++] = engine::make_handle(++r.nonce, ref);
-      r.state.store(RecordState::ready, std::memory_order_relaxed);  // relaxed: no other thread yet
+      run[n++] = ready_handle(r, ref, now);
     }
     flush();
     if (overflow != nullptr) {

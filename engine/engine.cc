@@ -960,14 +960,11 @@ void Engine::Impl::make_ready(Queue& q, QueueShard& qs, Record& r, SlotRef ref,
   // which the nonce bump below makes outdated.
   HOTQ_DCHECK(replaces_handle ||
               r.state.load(std::memory_order_relaxed) != RecordState::ready);
-  r.set_ready_since(ready_since_ns);
-  const Handle h = engine::make_handle(++r.nonce, ref);
   const std::uint8_t priority = r.priority;
   // Counted before the push: once pushed, the job may be leased, completed
   // and its record reused at once, so nothing of r may be read after it.
   qs.add(static_cast<Counter>(engine::g_ready0 + priority), 1);
-  // release: the consumer that pops the handle sees the record (see enqueue).
-  r.state.store(RecordState::ready, std::memory_order_release);
+  const Handle h = ready_handle(r, ref, ready_since_ns);
   push_all(ring_for(q, engine::slot_shard(ref), priority), &h, 1);
   q.ready_signal.notify();
 }

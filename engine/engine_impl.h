@@ -473,6 +473,17 @@ class Engine::Impl {
   void make_ready(engine::Queue& q, engine::QueueShard& qs, engine::Record& r,
                   engine::SlotRef ref, std::uint64_t ready_since_ns,
                   bool replaces_handle = false);
+  // make_ready's part on the record: r is ready since ready_since_ns with a
+  // new nonce; returns the handle to push (after counting the job: once
+  // pushed, nothing of r may be read). Recovery uses it for whole runs.
+  static engine::Handle ready_handle(engine::Record& r, engine::SlotRef ref,
+                                     std::uint64_t ready_since_ns) {
+    r.set_ready_since(ready_since_ns);
+    const engine::Handle h = engine::make_handle(++r.nonce, ref);
+    // release: the consumer that pops the handle sees the record (see enqueue).
+    r.state.store(engine::RecordState::ready, std::memory_order_release);
+    return h;
+  }
   void leave_leased(engine::Queue& q, std::uint32_t s);  // caller holds shard s's lock
   // A strict-FIFO queue has one ring per level (shard 0's): one total order.
   static engine::Ring& ring_for(engine::Queue& q, std::uint32_t shard, std::uint32_t level) {
