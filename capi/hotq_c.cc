@@ -360,6 +360,33 @@ hotq_code do_ack_batch(hotq_engine* engine, hotq_queue_id queue, const hotq_leas
   return first;
 }
 
+// hotq_nack (ticket null) and hotq_nack_async.
+hotq_code do_nack(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                  std::uint64_t delay_ms, const char* error, std::size_t error_bytes,
+                  hotq::Ticket* ticket) {
+  std::string_view text;
+  if (engine == nullptr || to_text(error, error_bytes, &text) != HOTQ_OK) {
+    return HOTQ_INVALID_ARGUMENT;
+  }
+  std::optional<std::uint64_t> delay;
+  if (delay_ms != HOTQ_DELAY_BACKOFF) delay = delay_ms;
+  hotq::Engine& e = *engine->engine;
+  return to_c(ticket != nullptr ? e.nack_async(queue, to_lease(lease), delay, text, ticket)
+                                : e.nack(queue, to_lease(lease), delay, text));
+}
+
+// hotq_fail (ticket null) and hotq_fail_async.
+hotq_code do_fail(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease, const char* error,
+                  std::size_t error_bytes, hotq::Ticket* ticket) {
+  std::string_view text;
+  if (engine == nullptr || to_text(error, error_bytes, &text) != HOTQ_OK) {
+    return HOTQ_INVALID_ARGUMENT;
+  }
+  hotq::Engine& e = *engine->engine;
+  return to_c(ticket != nullptr ? e.fail_async(queue, to_lease(lease), text, ticket)
+                                : e.fail(queue, to_lease(lease), text));
+}
+
 hotq_latency to_c(const hotq::LatencySummary& l) noexcept {
   return hotq_latency{l.count, l.p50_ns, l.p99_ns, l.p999_ns, l.max_ns};
 }
@@ -951,26 +978,13 @@ hotq_code hotq_ack_batch(hotq_engine* engine, hotq_queue_id queue, const hotq_le
 
 hotq_code hotq_nack(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                     uint64_t delay_ms, const char* error, size_t error_bytes) {
-  return guard([&]() -> hotq_code {
-    std::string_view text;
-    if (engine == nullptr || to_text(error, error_bytes, &text) != HOTQ_OK) {
-      return HOTQ_INVALID_ARGUMENT;
-    }
-    std::optional<std::uint64_t> delay;
-    if (delay_ms != HOTQ_DELAY_BACKOFF) delay = delay_ms;
-    return to_c(engine->engine->nack(queue, to_lease(lease), delay, text));
-  });
+  return guard(
+      [&] { return do_nack(engine, queue, lease, delay_ms, error, error_bytes, nullptr); });
 }
 
 hotq_code hotq_fail(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                     const char* error, size_t error_bytes) {
-  return guard([&]() -> hotq_code {
-    std::string_view text;
-    if (engine == nullptr || to_text(error, error_bytes, &text) != HOTQ_OK) {
-      return HOTQ_INVALID_ARGUMENT;
-    }
-    return to_c(engine->engine->fail(queue, to_lease(lease), text));
-  });
+  return guard([&] { return do_fail(engine, queue, lease, error, error_bytes, nullptr); });
 }
 
 hotq_code hotq_extend(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
@@ -1009,16 +1023,10 @@ hotq_code hotq_nack_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease l
                           uint64_t delay_ms, const char* error, size_t error_bytes,
                           hotq_durable_fn done, void* user) {
   return guard([&]() -> hotq_code {
-    std::string_view text;
-    if (engine == nullptr || to_text(error, error_bytes, &text) != HOTQ_OK) {
-      return HOTQ_INVALID_ARGUMENT;
-    }
-    std::optional<std::uint64_t> delay;
-    if (delay_ms != HOTQ_DELAY_BACKOFF) delay = delay_ms;
     hotq::Ticket ticket;
-    const Code c = engine->engine->nack_async(queue, to_lease(lease), delay, text, &ticket);
-    if (c == Code::ok) notify_durable(*engine->engine, ticket, done, user);
-    return to_c(c);
+    const hotq_code c = do_nack(engine, queue, lease, delay_ms, error, error_bytes, &ticket);
+    if (c == HOTQ_OK) notify_durable(*engine->engine, ticket, done, user);
+    return c;
   });
 }
 
@@ -1026,14 +1034,10 @@ hotq_code hotq_fail_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease l
                           const char* error, size_t error_bytes, hotq_durable_fn done,
                           void* user) {
   return guard([&]() -> hotq_code {
-    std::string_view text;
-    if (engine == nullptr || to_text(error, error_bytes, &text) != HOTQ_OK) {
-      return HOTQ_INVALID_ARGUMENT;
-    }
     hotq::Ticket ticket;
-    const Code c = engine->engine->fail_async(queue, to_lease(lease), text, &ticket);
-    if (c == Code::ok) notify_durable(*engine->engine, ticket, done, user);
-    return to_c(c);
+    const hotq_code c = do_fail(engine, queue, lease, error, error_bytes, &ticket);
+    if (c == HOTQ_OK) notify_durable(*engine->engine, ticket, done, user);
+    return c;
   });
 }
 
