@@ -181,6 +181,47 @@ TEST_F(DurableEngine, FifoOrderAcrossShardsAndReusedSlotsSurvivesReopen) {
 // A log that holds more ready jobs for a queue than its rings can take (no
 // log the engine writes does: capacity_jobs_max refuses the enqueue first)
 // is refused at open with a named error, not pushed into full rings.
+// A job id is never reused, also when the engine is opened with fewer
+// shards for a while: the slots of the shards it does not have keep their
+// generations through its snapshots, and a job made there after it is
+// opened with them again gets a new id.
+TEST_F(DurableEngine, IdsOfAShardSurviveAnOpenWithFewerShardsAndASnapshot) {
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs two CPUs to reach shard 1";
+  std::set<JobId> seen;
+  QueueId q = 0;
+  {
+    std::unique_ptr<Engine> e;
+    ASSERT_TRUE(EngineOpener::open(Options(2), std::make_unique<BorrowedFs>(fs_), "mem", &e).ok());
+    q = e->create_queue("q").value();
+    // Jobs made and completed on shard 1: its slots' generations move on.
+    OnCpu(1, [&] {
+      for (int i = 0; i < 3; ++i) {
+        const JobId id = e->enqueue(q, {.payload = "x"}).value();
+        seen.insert(id);
+        ReservedJob j = e->reserve(q).value();
+        ASSERT_EQ(e->ack(q, j.lease()), Code::ok);
+      }
+    });
+    ASSERT_TRUE(std::any_of(seen.begin(), seen.end(),
+                            [](JobId id) { return engine::slot_shard(engine::slot_of(id)) == 1; }));
+  }
+  {
+    // One shard, and a snapshot that covers everything before.
+    std::unique_ptr<Engine> e;
+    ASSERT_TRUE(EngineOpener::open(Options(1), std::make_unique<BorrowedFs>(fs_), "mem", &e).ok());
+    seen.insert(e->enqueue(q, {.payload = "y"}).value());
+    ASSERT_TRUE(e->snapshot().ok());
+  }
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(EngineOpener::open(Options(2), std::make_unique<BorrowedFs>(fs_), "mem", &e).ok());
+  OnCpu(1, [&] {
+    for (int i = 0; i < 6; ++i) {
+      const JobId id = e->enqueue(q, {.payload = "z"}).value();
+      EXPECT_TRUE(seen.insert(id).second) << "job id " << id << " was used before";
+    }
+  });
+}
+
 TEST_F(DurableEngine, ALogWithMoreReadyJobsThanAQueueHoldsIsRefused) {
   QueueId q = 0;
   {
