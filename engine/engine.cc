@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <bit>
+#include <mutex>
 #include <thread>
 #include <unordered_set>
 
@@ -396,6 +397,17 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
   std::uint32_t count = static_cast<std::uint32_t>(got);
   if (count == 0) return 0;
 
+  // A durable engine must not answer "duplicate" for a job whose enqueue is
+  // not on disk (a crash would lose the job, and with it the message of the
+  // producer told it was enqueued): keyed enqueues claim and append under
+  // dedup_log_mu, so a duplicate found here is of a job already appended,
+  // whose LSN is at most the log's last one, and the answer waits for that.
+  bool keyed = false;
+  if (durable() && q.dedup != nullptr) {
+    for (std::uint32_t i = 0; i < count && !keyed; ++i) keyed = !requests[i].dedup_key.empty();
+  }
+  std::unique_lock<engine::Mutex> keyed_lock(q.dedup_log_mu, std::defer_lock);
+  if (keyed) keyed_lock.lock();
   const std::uint64_t now = now_ns();
   // What became of each request: a job (ready or delayed), or a duplicate
   // (its record goes back unused).
@@ -445,6 +457,9 @@ std::uint32_t Engine::Impl::enqueue_some(Queue& q, QueueShard& qs,
     q.space_signal.notify();
     qs.add(engine::c_dedup_hits, duplicates);
   }
+  // The duplicates' originals were appended before their keys could be
+  // found (see keyed_lock): this call is durable only once they are.
+  if (duplicates != 0 && durable()) *lsn = std::max(*lsn, log_->last_lsn());
   if (durable() && count > duplicates) {
     // Logged before any job becomes visible, so every later record of a job
     // (its reserve, its ack) comes after its enqueue in the log.
@@ -559,7 +574,13 @@ BatchResult Engine::Impl::enqueue_logged(QueueId id, std::span<const EnqueueRequ
       while (stopped_by == Code::full && done < requests.size() &&
              !requests[done].dedup_key.empty()) {
         JobId first = 0;
-        if (!g.queue().dedup->find(requests[done].dedup_key, now_ns(), &first)) break;
+        {
+          // As in enqueue_some: the original is appended; wait for it.
+          std::unique_lock<engine::Mutex> keyed_lock(g.queue().dedup_log_mu, std::defer_lock);
+          if (durable()) keyed_lock.lock();
+          if (!g.queue().dedup->find(requests[done].dedup_key, now_ns(), &first)) break;
+          if (durable()) *lsn = std::max(*lsn, log_->last_lsn());
+        }
         ids[done] = first;
         if (!codes.empty()) codes[done] = Code::duplicate;
         g.shard().add(engine::c_dedup_hits, 1);

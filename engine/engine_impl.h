@@ -167,6 +167,11 @@ struct Queue {
   std::uint64_t lease_ns_default = 0;
   std::unique_ptr<RateLimiter> limiter;  // null: no rate limit
   std::unique_ptr<DedupTable> dedup;     // null: dedup off (dedup_keys_max 0)
+  // Durable engines: held by a keyed enqueue from its claims until its
+  // records are appended (or its keys released), and by a duplicate answer,
+  // so that a duplicate is only ever answered for a job whose enqueue record
+  // has an LSN — which the answer then waits for (Engine::Impl::enqueue_some).
+  Mutex dedup_log_mu;
 
   // release/acquire: pause()/resume() publish the flag to reserve.
   alignas(64) std::atomic<bool> paused{false};

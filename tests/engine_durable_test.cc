@@ -1034,6 +1034,52 @@ TEST_F(DurableEngine, ACallbackRegisteredAsItsGroupEndsIsCalled) {
   e->close();
 }
 
+// "duplicate" tells a producer its message is enqueued (as the first job
+// with the key), so it must not be said before that job's enqueue is on
+// disk: a crash in between would lose the message. The original's group is
+// held at the gate; the duplicate's ticket must not be durable before it.
+TEST_F(DurableEngine, ADuplicateIsDurableOnlyWithItsOriginal) {
+  QueueOptions keyed;
+  keyed.dedup_keys_max = 16;
+  keyed.dedup_window_ms = 60'000;
+  {
+    GatedFs gated(fs_);
+    auto e = Open(gated);
+    const QueueId q = e->create_queue("keyed", keyed).value();
+    gated.close_gate();
+    Ticket original;
+    const JobId id = e->enqueue_async(q, {.payload = "p", .dedup_key = "k"}, &original).value();
+    Ticket dup;
+    Result<JobId> again = e->enqueue_async(q, {.payload = "p", .dedup_key = "k"}, &dup);
+    ASSERT_EQ(again.code(), Code::duplicate);
+    EXPECT_EQ(again.value(), id);
+    EXPECT_FALSE(e->is_durable(original));
+    EXPECT_FALSE(e->is_durable(dup)) << "a duplicate answered durable before its original";
+    gated.open_gate();
+    EXPECT_EQ(e->wait_durable(dup), Code::ok);
+    EXPECT_TRUE(e->is_durable(original));
+  }
+  {
+    // The same where a full queue answers the duplicate (a lookup, not a
+    // claim).
+    QueueOptions one = keyed;
+    one.capacity_jobs_max = 1;
+    GatedFs gated(fs_);
+    auto e = Open(gated);
+    const QueueId q = e->create_queue("one", one).value();
+    gated.close_gate();
+    Ticket original;
+    const JobId id = e->enqueue_async(q, {.payload = "p", .dedup_key = "k"}, &original).value();
+    Ticket dup;
+    Result<JobId> again = e->enqueue_async(q, {.payload = "p", .dedup_key = "k"}, &dup);
+    ASSERT_EQ(again.code(), Code::duplicate) << "answered by the full queue's lookup";
+    EXPECT_EQ(again.value(), id);
+    EXPECT_FALSE(e->is_durable(dup)) << "a duplicate answered durable before its original";
+    gated.open_gate();
+    EXPECT_EQ(e->wait_durable(dup), Code::ok);
+  }
+}
+
 TEST_F(DurableEngine, AsyncWritesLearnOfAFailedFsync) {
   wal::FaultyFs faulty(fs_);
   auto e = Open(faulty);
