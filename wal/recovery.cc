@@ -197,6 +197,12 @@ RecoveryStatus recover_log(Fs& fs, std::uint64_t covered_lsn, const ApplyFn& app
                               "): cut, " + std::to_string(n) + " bytes zeroed");
       break;
     }
+    // What was read may be only in the page cache (a process crash keeps
+    // writes whose fdatasync never ran): it is reported durable from here
+    // on, so it must be on disk before the log reopens.
+    if (!report->torn_tail || report->torn_segment != sf.name) {
+      if (int rc = file->sync(); rc != 0) return io_fail(rc, "cannot sync " + sf.name);
+    }
     tail->segments.push_back(sf.name);
     end_offset = off;
     tail->write_offset = off;
