@@ -13,7 +13,12 @@
 //        (--layer mem: MemFs; pwritev or io_uring: LossyFs over the real
 //        directory written through that back-end); the power is cut at a
 //        random moment, what was not fdatasync'ed is lost (or torn with
-//        --torn), and the directory is reopened and checked.
+//        --torn), and the directory is reopened and checked. On --layer mem
+//        half of the rounds first kill the process (the page cache, with
+//        what was written and not yet synced, survives), reopen and check,
+//        and cut the power while that recovered engine runs — at once or
+//        after more work — before reopening and checking again: what a
+//        recovery read must be on disk before the engine answers from it.
 // fault: in this process, the engine on FaultyFs over MemFs: one random I/O
 //        fault (short write, EIO on write or fsync, ENOSPC, failed directory
 //        fsync) armed per round; after the first wal_failed answer no later
@@ -34,6 +39,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -128,6 +134,48 @@ std::optional<WalBackend> backend_of(const std::string& name) {
 
 using wal::BorrowedFs;
 
+// A disk's pace over MemFs: a write lands in the "page cache" at once and its
+// sync takes `sync_time`, so a kill (MemFs keep_all) often falls between a
+// group's write and its fdatasync, as it does on a real disk, and leaves
+// written, unsynced bytes for the next recovery to read.
+class SlowSyncFs final : public BorrowedFs {
+ public:
+  SlowSyncFs(wal::Fs& fs, std::chrono::microseconds sync_time) : BorrowedFs(fs), sync_(sync_time) {}
+  int open(std::string_view name, wal::OpenMode mode, std::unique_ptr<wal::File>* out) override {
+    std::unique_ptr<wal::File> inner;
+    if (const int rc = borrowed().open(name, mode, &inner); rc != 0) return rc;
+    *out = std::make_unique<SlowSyncFile>(std::move(inner), sync_);
+    return 0;
+  }
+
+ private:
+  class SlowSyncFile final : public wal::File {
+   public:
+    SlowSyncFile(std::unique_ptr<wal::File> inner, std::chrono::microseconds sync)
+        : inner_(std::move(inner)), sync_(sync) {}
+    int write_sync(std::uint64_t offset, std::span<const iovec> iov) override {
+      if (const int rc = inner_->write(offset, iov); rc != 0) return rc;
+      return sync();
+    }
+    int write(std::uint64_t offset, std::span<const iovec> iov) override { return inner_->write(offset, iov); }
+    int sync() override {
+      std::this_thread::sleep_for(sync_);
+      return inner_->sync();
+    }
+    int read(std::uint64_t offset, void* buf, std::size_t n, std::size_t* got) override {
+      return inner_->read(offset, buf, n, got);
+    }
+    int size(std::uint64_t* bytes) override { return inner_->size(bytes); }
+    int truncate(std::uint64_t bytes) override { return inner_->truncate(bytes); }
+
+   private:
+    std::unique_ptr<wal::File> inner_;
+    const std::chrono::microseconds sync_;
+  };
+
+  const std::chrono::microseconds sync_;
+};
+
 struct Totals {
   std::uint64_t rounds = 0;
   std::uint64_t events = 0;
@@ -136,6 +184,7 @@ struct Totals {
   std::uint64_t dedup_checked = 0;
   std::uint64_t in_flight = 0;
   std::uint64_t faults = 0;
+  std::uint64_t kills = 0;  // power: rounds that killed the process before the cut
   std::uint64_t waiting = 0, leased = 0, dead = 0;  // after the last recovery
 };
 
@@ -355,9 +404,30 @@ int run_kill(const Args& a, const char* self) {
 
 // ------------------------------------------------------------------ in-process rounds
 
-// One in-process round: the workload on `fs` for a while, then `crash`
-// (called while the workload runs), then the workload stopped and the
-// engine dropped. The events go to the model.
+// The workload on an open engine for `ms`, then `crash` (called while the
+// workload runs), then the workload stopped and the engine dropped. The
+// events go to the model.
+template <class Crash>
+void load_then_crash(std::unique_ptr<Engine>& engine, const std::vector<QueueId>& queues, Model& model,
+                     std::mt19937_64& rng, Totals& t, std::uint64_t ms, Crash&& crash) {
+  MemorySink sink;
+  WorkloadOptions wo;
+  wo.seed = rng();
+  wo.seq_base = model.seq_high();
+  Workload w(*engine, queues, sink, wo);
+  w.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  crash();
+  w.stop();
+  engine.reset();
+  std::vector<Event> events = sink.take();
+  t.events += events.size();
+  for (const Event& e : events) model.apply(e);
+  model.crashed();
+}
+
+// One in-process round: the engine opened on `fs`, then load_then_crash for
+// 5-300 ms.
 template <class Crash>
 Status run_round(wal::Fs& fs, Durability durability, Model& model, std::mt19937_64& rng, Totals& t,
                  Crash&& crash) {
@@ -367,25 +437,16 @@ Status run_round(wal::Fs& fs, Durability durability, Model& model, std::mt19937_
   if (!st.ok()) return st;
   std::vector<QueueId> queues;
   if (Status q = ensure_queues(*engine, &queues); !q.ok()) return q;
-  MemorySink sink;
-  WorkloadOptions wo;
-  wo.seed = rng();
-  wo.seq_base = model.seq_high();
-  Workload w(*engine, queues, sink, wo);
-  w.start();
-  std::this_thread::sleep_for(std::chrono::milliseconds(uniform(rng, 5, 300)));
-  crash();
-  w.stop();
-  engine.reset();
-  std::vector<Event> events = sink.take();
-  t.events += events.size();
-  for (const Event& e : events) model.apply(e);
-  model.crashed();
+  load_then_crash(engine, queues, model, rng, t, uniform(rng, 5, 300), crash);
   return Status::Ok();
 }
 
+// What runs on a reopened engine once its check passed, before it is dropped
+// (it may drop it itself).
+using AfterCheck = std::function<void(std::unique_ptr<Engine>& engine, const std::vector<QueueId>& queues)>;
+
 Verdict reopen_and_verify(wal::Fs& fs, Model& model, std::mt19937_64& rng,
-                          Durability durability = Durability::sync) {
+                          Durability durability = Durability::sync, const AfterCheck& after = {}) {
   Verdict v;
   std::unique_ptr<Engine> engine;
   Status st = EngineOpener::open(engine_options(fs.path(), WalBackend::automatic, durability),
@@ -405,15 +466,37 @@ Verdict reopen_and_verify(wal::Fs& fs, Model& model, std::mt19937_64& rng,
       for (const std::string& n : names) all += n + " ";
       std::fprintf(stderr, "\n[files: %s]\n%s", all.c_str(), engine->open_report().c_str());
     }
+    if (v.violations.empty() && after) after(engine, queues);
   }
+  return v;
+}
+
+// The middle of a kill-then-power round: the directory a killed process left
+// (unsynced writes still in the page cache) is reopened and checked; then,
+// while that engine still runs — no clean close that could flush what
+// recovery read — `cut` takes the power, at once or after 1-100 ms of more
+// load (half the time each). The caller reopens and checks again.
+template <class Cut>
+Verdict verify_then_cut(wal::Fs& fs, Durability durability, Model& model, std::mt19937_64& rng, Totals& t,
+                        Cut&& cut) {
+  Verdict v = reopen_and_verify(fs, model, rng, durability,
+                                [&](std::unique_ptr<Engine>& engine, const std::vector<QueueId>& queues) {
+                                  if (rng() % 2 == 0) {
+                                    cut();
+                                  } else {
+                                    load_then_crash(engine, queues, model, rng, t, uniform(rng, 1, 100), cut);
+                                  }
+                                });
+  if (!v.violations.empty()) v.violations.push_back("(found by the check after the kill, before the power cut)");
   return v;
 }
 
 void power_summary(const Totals& t, const Args& a) {
   std::fprintf(stderr, "\n");
-  std::printf("hotq-crashtest power: %llu power cuts survived, %llu events, %llu job checks, %llu leases, "
-              "%llu dedup keys, %llu in flight; seed %llu\n",
-              static_cast<unsigned long long>(t.rounds), static_cast<unsigned long long>(t.events),
+  std::printf("hotq-crashtest power: %llu power cuts survived (%llu after a kill and a recovery), %llu events, "
+              "%llu job checks, %llu leases, %llu dedup keys, %llu in flight; seed %llu\n",
+              static_cast<unsigned long long>(t.rounds), static_cast<unsigned long long>(t.kills),
+              static_cast<unsigned long long>(t.events),
               static_cast<unsigned long long>(t.jobs_checked), static_cast<unsigned long long>(t.leases_checked),
               static_cast<unsigned long long>(t.dedup_checked), static_cast<unsigned long long>(t.in_flight),
               static_cast<unsigned long long>(a.seed));
@@ -493,16 +576,34 @@ int run_power(const Args& a) {
   while (t.rounds < a.rounds && Clock::now() < end) {
     ++t.rounds;
     const std::uint64_t cut_seed = rng();
-    Status st = run_round(fs, a.durability, model, rng, t, [&] {
+    const bool kill_first = rng() % 2 == 0;
+    auto cut = [&] {
       fs.power_loss(a.torn && rng() % 2 == 0 ? wal::PowerLoss::torn : wal::PowerLoss::lose_unsynced, cut_seed);
+    };
+    // A killed process runs at a disk's pace, so that the kill finds groups
+    // written and not yet synced.
+    SlowSyncFs disk_paced(fs, std::chrono::microseconds(150));
+    wal::Fs& layer = kill_first ? static_cast<wal::Fs&>(disk_paced) : fs;
+    Status st = run_round(layer, a.durability, model, rng, t, [&] {
+      if (kill_first) {
+        fs.power_loss(wal::PowerLoss::keep_all);  // the process dies, the machine does not
+      } else {
+        cut();
+      }
     });
+    const std::string where = "layer " + a.backend + (kill_first ? ", killed and recovered before the cut" : "");
     Verdict v;
     if (!st.ok()) {
       v.violations.push_back("open before the cut failed: " + st.to_string());
+    } else if (kill_first) {
+      ++t.kills;
+      // report() also adds the check after the kill to the totals.
+      if (report(verify_then_cut(fs, a.durability, model, rng, t, cut), a, where, t)) return 1;
+      v = reopen_and_verify(fs, model, rng, a.durability);
     } else {
       v = reopen_and_verify(fs, model, rng, a.durability);
     }
-    if (report(v, a, "layer " + a.backend, t)) return 1;
+    if (report(v, a, where, t)) return 1;
     progress("power cut", t, model);
   }
   power_summary(t, a);
