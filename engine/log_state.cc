@@ -212,16 +212,21 @@ bool LogState::apply(const wal::LogRecord& rec, std::string* error) {
       if (!r.dedup_key.empty()) q->dedup[std::string(r.dedup_key)] = DedupEntry{r.job, r.enqueued_ns};
       return true;
     }
-    case RecordType::publish: {
+    case RecordType::publish:
+    case RecordType::publish_keyed: {
       wal::PublishRec r;
-      if (!wal::decode(rec.body, &r)) return bad("bad publish body");
+      if (!wal::decode(rec.type, rec.body, &r)) return bad("bad publish body");
       if (r.targets.size() > topic_queues_max) return bad("publish to more queues than a topic may have");
+      if (r.dedup_key.size() > dedup_key_bytes_max) return bad("publish with a dedup key longer than allowed");
       // All or none: every target is checked before any job is added.
       for (std::size_t i = 0; i < r.targets.size(); ++i) {
         const wal::PublishTarget& t = r.targets[i];
         const QueueState* q = queue_of(t.queue_id);
         if (q == nullptr) return bad("publish into a queue that is not live");
         if (r.priority >= q->options.priority_levels) return bad("publish with a priority a queue does not have");
+        if (!r.dedup_key.empty() && q->options.dedup_keys_max == 0) {
+          return bad("publish with a dedup key into a queue without dedup");
+        }
         if (jobs.slot_taken(t.job)) return bad("publish into a slot that holds a live job already");
         for (std::size_t k = 0; k < i; ++k) {  // <= topic_queues_max targets
           if (slot_of(r.targets[k].job) == slot_of(t.job)) return bad("publish of two jobs into one slot");
@@ -241,6 +246,7 @@ bool LogState::apply(const wal::LogRecord& rec, std::string* error) {
         j.order = rec.lsn;
         j.payload = shared;
         if (!add_job(*q, t.job, std::move(j), &why)) return bad(why);
+        if (!r.dedup_key.empty()) q->dedup[std::string(r.dedup_key)] = DedupEntry{t.job, r.enqueued_ns};
       }
       return true;
     }

@@ -72,10 +72,11 @@ void decode_bodies(std::string_view body) {
       HOTQ_FUZZ_REQUIRE(out == body);  // re-encodes to the same bytes
     }
   }
-  {
+  for (RecordType type : {RecordType::publish, RecordType::publish_keyed}) {
     wal::PublishRec r;
-    if (wal::decode(body, &r)) {
-      HOTQ_FUZZ_REQUIRE(inside(r.topic, body) && inside(r.payload, body));
+    if (wal::decode(type, body, &r)) {
+      HOTQ_FUZZ_REQUIRE(inside(r.topic, body) && inside(r.dedup_key, body) && inside(r.payload, body));
+      HOTQ_FUZZ_REQUIRE(wal::publish_type(r) == type);
       HOTQ_FUZZ_REQUIRE(!r.targets.empty() && r.targets.size() <= body.size() / 16);
       std::string out;
       wal::encode_head(r, &out);

@@ -185,12 +185,12 @@ TEST(WalFormat, BodyReaderStopsAtTheEnd) {
 }
 
 TEST(WalFormat, RecordTypesKnownAndNamed) {
-  for (std::uint16_t t = 1; t <= 18; ++t) {
+  for (std::uint16_t t = 1; t <= 19; ++t) {
     EXPECT_TRUE(record_type_known(t)) << t;
     EXPECT_STRNE(record_type_name(t), "unknown") << t;
   }
   EXPECT_FALSE(record_type_known(0));
-  EXPECT_FALSE(record_type_known(19));
+  EXPECT_FALSE(record_type_known(20));
   for (std::uint16_t t = 32; t <= 35; ++t) {
     EXPECT_TRUE(record_type_known(t)) << t;
     EXPECT_STRNE(record_type_name(t), "unknown") << t;

@@ -391,7 +391,12 @@ TEST(WalRecords, QueueDropRoundTrips) {
 
 bool DecodePublish(std::string_view b) {
   PublishRec r;
-  return decode(b, &r);
+  return decode(RecordType::publish, b, &r);
+}
+
+bool DecodePublishKeyed(std::string_view b) {
+  PublishRec r;
+  return decode(RecordType::publish_keyed, b, &r);
 }
 
 PublishRec Publish(std::string_view payload) {
@@ -422,7 +427,8 @@ TEST(WalRecords, PublishRoundTripsEveryTarget) {
   const PublishRec in = Publish(payload);
   const std::string body = PublishBody(in);
   PublishRec out;
-  ASSERT_TRUE(decode(body, &out));
+  ASSERT_TRUE(decode(RecordType::publish, body, &out));
+  EXPECT_EQ(publish_type(in), RecordType::publish);
   EXPECT_EQ(out.topic, in.topic);
   EXPECT_EQ(out.priority, in.priority);
   EXPECT_EQ(out.enqueued_ns, in.enqueued_ns);
@@ -433,6 +439,35 @@ TEST(WalRecords, PublishRoundTripsEveryTarget) {
   for (std::size_t i = 0; i < in.targets.size(); ++i) {
     EXPECT_EQ(Fields(out.targets[i]), Fields(in.targets[i])) << "target " << i;
   }
+}
+
+TEST(WalRecords, PublishKeyedRoundTripsItsKey) {
+  PublishRec in = Publish("the payload");
+  in.dedup_key = "order-42";
+  EXPECT_EQ(publish_type(in), RecordType::publish_keyed);
+  const std::string body = PublishBody(in);
+  PublishRec out;
+  ASSERT_TRUE(decode(RecordType::publish_keyed, body, &out));
+  EXPECT_EQ(out.dedup_key, "order-42");
+  EXPECT_EQ(out.payload, in.payload);
+  EXPECT_EQ(out.lease_ms, in.lease_ms);
+  ASSERT_EQ(out.targets.size(), in.targets.size());
+  // The key's string sits between lease_ms and the payload: read as a plain
+  // publish, the body has a string too many, and a plain body read as keyed
+  // one too few.
+  EXPECT_FALSE(DecodePublish(body));
+  EXPECT_FALSE(DecodePublishKeyed(PublishBody(Publish("the payload"))));
+  ExpectCutsAndExtensionsRefused(body, DecodePublishKeyed);
+  // A keyed record whose key is empty is refused (it would be a plain one).
+  in.dedup_key = "";
+  std::string empty_key;
+  encode_head(in, &empty_key);             // the plain head ends with the payload's length
+  empty_key.resize(empty_key.size() - 4);  // ... put an empty key's string before it
+  BodyWriter(&empty_key).u32(0).u32(static_cast<std::uint32_t>(in.payload.size()));
+  empty_key += in.payload;
+  EXPECT_FALSE(DecodePublishKeyed(empty_key));
+  // Only the two publish types decode as one.
+  EXPECT_FALSE(decode(RecordType::enqueue, PublishBody(Publish("x")), &out));
 }
 
 TEST(WalRecords, PublishRefusesMalformedBodies) {
@@ -460,7 +495,7 @@ TEST(WalRecords, PublishCountBeyondTheBodyIsRefusedWithoutAllocating) {
     ASSERT_EQ(body.size(), 16u);
     bool decoded = true;
     PublishRec r;
-    const std::size_t largest = LargestAllocation([&] { decoded = decode(body, &r); });
+    const std::size_t largest = LargestAllocation([&] { decoded = decode(RecordType::publish, body, &r); });
     EXPECT_FALSE(decoded) << "count " << count;
     EXPECT_LE(largest, body.size()) << "count " << count << ": allocated for the count";
   }
@@ -470,7 +505,7 @@ TEST(WalRecords, PublishCountBeyondTheBodyIsRefusedWithoutAllocating) {
     put_u32(big.data() + kPublishCount, count);
     bool decoded = true;
     PublishRec r;
-    const std::size_t largest = LargestAllocation([&] { decoded = decode(big, &r); });
+    const std::size_t largest = LargestAllocation([&] { decoded = decode(RecordType::publish, big, &r); });
     EXPECT_FALSE(decoded) << "count " << count;
     EXPECT_LE(largest, big.size()) << "count " << count;
   }

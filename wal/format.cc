@@ -10,7 +10,7 @@ namespace hotq::wal {
 std::uint64_t checksum(const void* p, std::size_t n) { return XXH3_64bits(p, n); }
 
 bool record_type_known(std::uint16_t type) {
-  return (type >= 1 && type <= 18) || (type >= 32 && type <= 35);
+  return (type >= 1 && type <= 19) || (type >= 32 && type <= 35);
 }
 
 const char* record_type_name(std::uint16_t type) {
@@ -19,6 +19,7 @@ const char* record_type_name(std::uint16_t type) {
     case RecordType::queue_drop: return "queue_drop";
     case RecordType::enqueue: return "enqueue";
     case RecordType::publish: return "publish";
+    case RecordType::publish_keyed: return "publish_keyed";
     case RecordType::reserve: return "reserve";
     case RecordType::extend: return "extend";
     case RecordType::ack: return "ack";

@@ -67,6 +67,7 @@ enum class RecordType : std::uint16_t {
   set_delay = 16,
   bind = 17,
   delete_dead = 18,
+  publish_keyed = 19,
   snap_job = 32,
   snap_dedup_key = 33,
   snapshot_end = 34,

@@ -167,14 +167,21 @@ bool decode(std::string_view body, QueueDropRec* r) {
   return in.done();
 }
 
+RecordType publish_type(const PublishRec& r) {
+  return r.dedup_key.empty() ? RecordType::publish : RecordType::publish_keyed;
+}
+
 void encode_head(const PublishRec& r, std::string* out) {
   BodyWriter w(out);
   w.str(r.topic).u8(r.priority).zeros(3).u32(static_cast<std::uint32_t>(r.targets.size()));
   for (const PublishTarget& t : r.targets) w.u32(t.queue_id).u32(t.attempts_max).u64(t.job);
-  w.u64(r.enqueued_ns).u64(r.run_at_ns).u64(r.lease_ms).u32(static_cast<std::uint32_t>(r.payload.size()));
+  w.u64(r.enqueued_ns).u64(r.run_at_ns).u64(r.lease_ms);
+  if (!r.dedup_key.empty()) w.str(r.dedup_key);
+  w.u32(static_cast<std::uint32_t>(r.payload.size()));
 }
 
-bool decode(std::string_view body, PublishRec* r) {
+bool decode(RecordType type, std::string_view body, PublishRec* r) {
+  if (type != RecordType::publish && type != RecordType::publish_keyed) return false;
   BodyReader in(body);
   r->topic = in.str();
   r->priority = in.u8();
@@ -192,8 +199,10 @@ bool decode(std::string_view body, PublishRec* r) {
   r->enqueued_ns = in.u64();
   r->run_at_ns = in.u64();
   r->lease_ms = in.u64();
+  r->dedup_key = type == RecordType::publish_keyed ? in.str() : std::string_view();
   r->payload = in.str();
-  return in.done();
+  // A keyed record without its key could not be told from a plain one.
+  return in.done() && (type == RecordType::publish) == r->dedup_key.empty();
 }
 
 void encode_job_list(std::uint32_t queue_id, std::span<const std::uint64_t> jobs, std::string* out) {

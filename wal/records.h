@@ -100,10 +100,15 @@ struct PublishRec {
   std::uint64_t run_at_ns = 0;    // wall clock; 0: ready now
   std::uint64_t lease_ms = 0;
   std::vector<PublishTarget> targets;
+  std::string_view dedup_key;  // non-empty: claimed in every target queue (publish_keyed)
   std::string_view payload;
 };
+// publish without a dedup key, publish_keyed with one: the key's string sits
+// before the payload's (docs/wal-format.md).
+RecordType publish_type(const PublishRec& r);
 void encode_head(const PublishRec& r, std::string* out);  // then r.payload as the tail
-bool decode(std::string_view body, PublishRec* r);
+// `type` is the record's: publish or publish_keyed.
+bool decode(RecordType type, std::string_view body, PublishRec* r);
 
 // redrive, purge and delete_dead: a queue and a list of its jobs.
 inline constexpr std::uint32_t job_list_jobs_max = 1u << 16;  // per record

@@ -77,9 +77,10 @@ bool describe_log(wal::RecordType type, std::string_view body, Fields* f) {
       f->push_back(Field::blob("payload", r.payload));
       return true;
     }
-    case RecordType::publish: {
+    case RecordType::publish:
+    case RecordType::publish_keyed: {
       wal::PublishRec r;
-      if (!wal::decode(body, &r)) return false;
+      if (!wal::decode(type, body, &r)) return false;
       std::vector<std::uint64_t> queues, jobs, attempts;
       for (const wal::PublishTarget& t : r.targets) {
         queues.push_back(t.queue_id);
@@ -94,6 +95,7 @@ bool describe_log(wal::RecordType type, std::string_view body, Fields* f) {
       f->push_back(Field::when("enqueued", r.enqueued_ns));
       f->push_back(Field::when("run_at", r.run_at_ns));
       f->push_back(Field::number("lease_ms", r.lease_ms));
+      if (type == RecordType::publish_keyed) f->push_back(Field::str("dedup_key", r.dedup_key));
       f->push_back(Field::blob("payload", r.payload));
       return true;
     }
