@@ -904,7 +904,7 @@ hotq_code hotq_publish(hotq_engine* engine, const char* topic,
     hotq::EnqueueRequest r;
     if (hotq_code c = to_request(*request, &r); c != HOTQ_OK) return c;
     hotq::Result<std::vector<hotq::JobId>> res = engine->engine->publish(topic, r);
-    if (res.ok()) copy_out(res.value(), ids, capacity, count);
+    if (res.has_value()) copy_out(res.value(), ids, capacity, count);  // ok, or duplicate
     return to_c(res.code());
   });
 }

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <bit>
 #include <mutex>
+#include <numeric>
 #include <thread>
 #include <unordered_set>
 
@@ -1191,7 +1192,6 @@ std::vector<QueueId> Engine::Impl::bindings(std::string_view topic) {
 
 Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
                                                  const EnqueueRequest& request) {
-  if (!request.dedup_key.empty()) return Code::invalid_argument;  // not supported on topics
   if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
   std::vector<QueueId> targets = bindings(topic);
   if (targets.empty()) return Code::no_such_queue;
@@ -1200,17 +1200,48 @@ Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
   for (QueueId id : targets) {
     guards.push_back(std::make_unique<Guard>(*this, id));
     if (!guards.back()->ok()) return guards.back()->code();
+    // A dedup key needs a window in every bound queue (else invalid_argument).
     if (Code c = validate(guards.back()->queue(), request); c != Code::ok) return c;
   }
-  // All or none: a unit of capacity in every queue first.
-  for (std::size_t i = 0; i < guards.size(); ++i) {
+  const auto n = static_cast<std::uint32_t>(guards.size());
+  const std::string_view key = request.dedup_key;
+  // A keyed publish in a durable engine claims its key and appends under each
+  // target queue's dedup_log_mu, as a keyed enqueue does (enqueue_some), so a
+  // key found is of a job already appended. Taken in queue-index order, so
+  // two publishes (or a publish and enqueues) cannot deadlock. Released after
+  // the guards' queues (declared after them).
+  std::unique_lock<engine::Mutex> keyed_locks[topic_queues_max];
+  if (!key.empty() && durable()) {
+    std::uint32_t order[topic_queues_max];
+    std::iota(order, order + n, 0u);
+    std::sort(order, order + n, [&](std::uint32_t a, std::uint32_t b) {
+      return guards[a]->queue().index < guards[b]->queue().index;
+    });
+    for (std::uint32_t i = 0; i < n; ++i) {
+      keyed_locks[order[i]] = std::unique_lock<engine::Mutex>(guards[order[i]]->queue().dedup_log_mu);
+    }
+  }
+  const std::uint64_t now = now_ns();
+  std::vector<JobId> ids(n, 0);
+  // Per bound queue: a new job, or the job that already holds the key there
+  // (that queue gets nothing new and needs no room).
+  bool fresh[topic_queues_max];
+  std::uint32_t fresh_count = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    fresh[i] = key.empty() || !guards[i]->queue().dedup->find(key, now, &ids[i]);
+    fresh_count += fresh[i] ? 1 : 0;
+  }
+  // All or none: a unit of capacity in every queue that gets a job first.
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (!fresh[i]) continue;
     Queue& q = guards[i]->queue();
     // relaxed: a count (as in enqueue_some).
     if (q.jobs.fetch_add(1, std::memory_order_relaxed) >=
         static_cast<std::int64_t>(q.options.capacity_jobs_max)) {
       q.jobs.fetch_sub(1, std::memory_order_relaxed);
       guards[i]->shard().add(engine::c_rejected_full, 1);
-      for (std::size_t k = 0; k < i; ++k) {
+      for (std::uint32_t k = 0; k < i; ++k) {
+        if (!fresh[k]) continue;
         guards[k]->queue().jobs.fetch_sub(1, std::memory_order_relaxed);
         guards[k]->queue().space_signal.notify();
       }
@@ -1220,65 +1251,121 @@ Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
   const std::uint32_t home = static_cast<std::uint32_t>(&guards[0]->shard() -
                                                         guards[0]->queue().shards.get());
   Shard& shard = *shards_[home];
-  SlotRef refs[topic_queues_max];
-  const auto n = static_cast<std::uint32_t>(guards.size());
-  const std::uint32_t got = shard.slab.alloc(refs, n);
-  if (got < n) {  // the shard's job table is full: give everything back
-    for (std::uint32_t i = 0; i < got; ++i) shard.slab.free_one(refs[i]);
-    for (auto& g : guards) g->queue().jobs.fetch_sub(1, std::memory_order_relaxed);
+  SlotRef slots[topic_queues_max];
+  const std::uint32_t got = shard.slab.alloc(slots, fresh_count);
+  if (got < fresh_count) {  // the shard's job table is full: give everything back
+    for (std::uint32_t i = 0; i < got; ++i) shard.slab.free_one(slots[i]);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (fresh[i]) guards[i]->queue().jobs.fetch_sub(1, std::memory_order_relaxed);
+    }
     return Code::full;
   }
-  // One copy of the payload, one reference per queue's job.
-  detail::PayloadBuf* payload = engine::payload_new(request.payload);
-  // relaxed: published with the records (ring push or shard lock).
-  payload->refs.store(n, std::memory_order_relaxed);
-  const std::uint64_t now = now_ns();
-  std::vector<JobId> ids;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    Record& r = record(refs[i]);
-    fill_record(r, guards[i]->queue(), request, payload, now);
-    ids.push_back(r.id());
+  SlotRef refs[topic_queues_max];  // by bound queue; set for the fresh ones
+  for (std::uint32_t i = 0, k = 0; i < n; ++i) {
+    if (fresh[i]) refs[i] = slots[k++];
   }
-  std::uint64_t lsn = 0;
-  if (durable()) {
-    // One record for every job: all of them survive a crash, or none.
-    // Logged before any of them is visible (as an enqueue).
-    wal::PublishRec rec;
-    rec.topic = topic;
-    rec.priority = request.priority;
-    rec.enqueued_ns = to_wall(now);
-    rec.run_at_ns = request.delay_ms != 0 ? to_wall(saturating_add(now, ms_to_ns(request.delay_ms))) : 0;
-    rec.lease_ms = record(refs[0]).lease_ms;
-    rec.payload = request.payload;  // its length in the head; the bytes are the tail
+  // A fresh queue's slot and unit of capacity go back (its record unfilled).
+  auto give_back = [&](std::uint32_t i) {
+    shard.slab.free_one(refs[i]);
+    guards[i]->queue().jobs.fetch_sub(1, std::memory_order_relaxed);  // relaxed: see free_records
+    guards[i]->queue().space_signal.notify();
+    fresh[i] = false;
+  };
+  if (!key.empty()) {
     for (std::uint32_t i = 0; i < n; ++i) {
-      rec.targets.push_back({guards[i]->queue().id(), record(refs[i]).attempts_max, ids[i]});
-    }
-    RecordBatch& batch = record_batch();
-    batch.clear();
-    wal::encode_head(rec, &batch.bodies);
-    batch.end(wal::RecordType::publish, request.payload);
-    if (Code c = log_batch(batch, &lsn, /*admission=*/true, {.holds = n * wait_claim_bytes_});
-        c != Code::ok) {
-      for (std::uint32_t i = 0; i < n; ++i) free_records(guards[i]->queue(), {&refs[i], 1});
-      return c;
+      if (!fresh[i]) continue;
+      Queue& q = guards[i]->queue();
+      const auto claim = q.dedup->claim(key, now, record(refs[i]).id(), &ids[i]);
+      if (claim == engine::DedupTable::Claim::inserted) continue;
+      if (claim == engine::DedupTable::Claim::duplicate) {  // claimed since the find (no log lock)
+        give_back(i);
+        continue;
+      }
+      // dedup_full: nothing anywhere, the keys claimed so far go back too.
+      for (std::uint32_t k = 0; k < n; ++k) {
+        if (!fresh[k]) continue;
+        if (k < i) (void)guards[k]->queue().dedup->release(key, record(refs[k]).id());
+        give_back(k);
+      }
+      return Code::dedup_full;
     }
   }
+  fresh_count = 0;
+  std::uint64_t lsn = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
-    Queue& q = guards[i]->queue();
-    QueueShard& qs = guards[i]->shard();
-    Record& r = record(refs[i]);
-    qs.add(engine::c_enqueued, 1);
-    if (request.delay_ms != 0) {
-      MutexLock lock(shard.mu);
-      r.state.store(RecordState::delayed, std::memory_order_relaxed);  // relaxed: under mu
-      schedule_locked(shard, q, r, saturating_add(now, ms_to_ns(request.delay_ms)));
-      qs.add(engine::g_delayed, 1);
+    if (fresh[i]) {
+      ++fresh_count;
     } else {
-      make_ready(q, qs, r, refs[i], now);
+      guards[i]->shard().add(engine::c_dedup_hits, 1);
+      // Its job was appended before its key could be found (keyed_locks):
+      // this answer is durable once that job is.
+      if (durable()) lsn = log_->last_lsn();
     }
+  }
+  if (fresh_count != 0) {
+    // One copy of the payload, one reference per new job.
+    detail::PayloadBuf* payload = engine::payload_new(request.payload);
+    // relaxed: published with the records (ring push or shard lock).
+    payload->refs.store(fresh_count, std::memory_order_relaxed);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (!fresh[i]) continue;
+      Record& r = record(refs[i]);
+      fill_record(r, guards[i]->queue(), request, payload, now);
+      ids[i] = r.id();
+    }
+    if (durable()) {
+      // One record for every new job: all of them survive a crash, or none.
+      // Logged before any of them is visible (as an enqueue).
+      wal::PublishRec rec;
+      rec.topic = topic;
+      rec.priority = request.priority;
+      rec.enqueued_ns = to_wall(now);
+      rec.run_at_ns = request.delay_ms != 0 ? to_wall(saturating_add(now, ms_to_ns(request.delay_ms))) : 0;
+      rec.dedup_key = key;
+      rec.payload = request.payload;  // its length in the head; the bytes are the tail
+      for (std::uint32_t i = 0; i < n; ++i) {
+        if (!fresh[i]) continue;
+        rec.lease_ms = record(refs[i]).lease_ms;  // the same for every job: the request's
+        rec.targets.push_back({guards[i]->queue().id(), record(refs[i]).attempts_max, ids[i]});
+      }
+      RecordBatch& batch = record_batch();
+      batch.clear();
+      wal::encode_head(rec, &batch.bodies);
+      batch.end(wal::publish_type(rec), request.payload);
+      if (Code c = log_batch(batch, &lsn, /*admission=*/true, {.holds = fresh_count * wait_claim_bytes_});
+          c != Code::ok) {
+        // Not logged: the jobs never existed, and their keys go back (as in
+        // enqueue_some).
+        for (std::uint32_t i = 0; i < n; ++i) {
+          if (!fresh[i]) continue;
+          if (!key.empty()) (void)guards[i]->queue().dedup->release(key, ids[i]);
+          free_records(guards[i]->queue(), {&refs[i], 1});
+        }
+        return c;
+      }
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (!fresh[i]) continue;
+      Queue& q = guards[i]->queue();
+      QueueShard& qs = guards[i]->shard();
+      Record& r = record(refs[i]);
+      qs.add(engine::c_enqueued, 1);
+      if (request.delay_ms != 0) {
+        MutexLock lock(shard.mu);
+        r.state.store(RecordState::delayed, std::memory_order_relaxed);  // relaxed: under mu
+        schedule_locked(shard, q, r, saturating_add(now, ms_to_ns(request.delay_ms)));
+        qs.add(engine::g_delayed, 1);
+      } else {
+        make_ready(q, qs, r, refs[i], now);
+      }
+    }
+  }
+  for (auto& lock : keyed_locks) {
+    if (lock.owns_lock()) lock.unlock();
   }
   guards.clear();  // not held while waiting for the disk
   if (Code c = wait_durable(lsn); c != Code::ok) return c;
+  if (fresh_count == 0) return Result<std::vector<JobId>>(Code::duplicate, std::move(ids));
   return ids;
 }
 

@@ -524,12 +524,103 @@ TEST_F(OpsTest, PublishRefusesWhatOneQueueRefuses) {
   ASSERT_EQ(engine_->bind("t", b), Code::ok);
   EXPECT_EQ(engine_->publish("t", {.payload = "toolong"}).code(), Code::too_large);
   EXPECT_EQ(Counts(a).ready, 0u);
-  EXPECT_EQ(engine_->publish("t", {.payload = "x", .dedup_key = "k"}).code(),
-            Code::invalid_argument);
   EXPECT_EQ(engine_->publish("nobody", {.payload = "x"}).code(), Code::no_such_queue);
   EXPECT_TRUE(engine_->publish("t", {.payload = "ok", .delay_ms = 5}).ok());
   EXPECT_EQ(Counts(a).delayed, 1u);
   EXPECT_EQ(Counts(b).delayed, 1u);
+}
+
+// A dedup key on a publish is claimed in each bound queue's window (the
+// same keys as its enqueues'): a retry makes no second job anywhere, and a
+// queue bound since the first publish gets its job.
+TEST_F(OpsTest, AKeyedPublishEnqueuesOncePerQueue) {
+  QueueOptions o;
+  o.dedup_window_ms = 10'000;
+  QueueId a = engine_->create_queue("a", o).value();
+  QueueId b = engine_->create_queue("b", o).value();
+  ASSERT_EQ(engine_->bind("t", a), Code::ok);
+  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  Result<std::vector<JobId>> first = engine_->publish("t", {.payload = "m1", .dedup_key = "k"});
+  ASSERT_TRUE(first.ok()) << code_name(first.code());
+  ASSERT_EQ(first->size(), 2u);
+  Result<std::vector<JobId>> again = engine_->publish("t", {.payload = "m1", .dedup_key = "k"});
+  EXPECT_EQ(again.code(), Code::duplicate);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again.value(), first.value()) << "each queue answers with the job holding the key";
+  EXPECT_EQ(Counts(a).ready, 1u);
+  EXPECT_EQ(Counts(b).ready, 1u);
+  EXPECT_EQ(Counts(a).dedup_hits, 1u);
+  // The queues' own enqueues share the keys.
+  Result<JobId> direct = engine_->enqueue(a, {.payload = "m1", .dedup_key = "k"});
+  EXPECT_EQ(direct.code(), Code::duplicate);
+  EXPECT_EQ(direct.value(), first.value()[0]);
+  // A queue bound later gets the message; the others answer duplicate.
+  QueueId c = engine_->create_queue("c", o).value();
+  ASSERT_EQ(engine_->bind("t", c), Code::ok);
+  Result<std::vector<JobId>> third = engine_->publish("t", {.payload = "m1", .dedup_key = "k"});
+  ASSERT_TRUE(third.ok()) << "a new job somewhere: ok";
+  ASSERT_EQ(third->size(), 3u);
+  EXPECT_EQ(third.value()[0], first.value()[0]);
+  EXPECT_EQ(third.value()[1], first.value()[1]);
+  EXPECT_EQ(engine_->reserve(c)->id, third.value()[2]);
+  EXPECT_EQ(Counts(a).ready, 1u);
+  // Past the window the key is free again, in every queue.
+  clock_.advance_ms(10'001);
+  Result<std::vector<JobId>> later = engine_->publish("t", {.payload = "m2", .dedup_key = "k"});
+  ASSERT_TRUE(later.ok());
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_NE(later.value()[i], third.value()[i]) << i;
+  EXPECT_EQ(Counts(a).ready, 2u);
+}
+
+TEST_F(OpsTest, AKeyedPublishIsRefusedWhereAQueueHasNoDedup) {
+  QueueOptions none;
+  none.dedup_keys_max = 0;
+  QueueId a = engine_->create_queue("a").value();
+  QueueId b = engine_->create_queue("b", none).value();
+  ASSERT_EQ(engine_->bind("t", a), Code::ok);
+  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  EXPECT_EQ(engine_->publish("t", {.payload = "x", .dedup_key = "k"}).code(), Code::invalid_argument);
+  EXPECT_EQ(Counts(a).ready, 0u);
+  EXPECT_EQ(engine_->enqueue(a, {.payload = "x", .dedup_key = "k"}).code(), Code::ok)
+      << "the refused publish claimed nothing";
+}
+
+// All or none holds with keys: a full queue refuses the publish, and keys
+// claimed in the other queues go back; a full queue that holds the key is
+// a duplicate there, not full; a queue out of dedup room refuses it all.
+TEST_F(OpsTest, AKeyedPublishIsAllOrNone) {
+  QueueOptions one;
+  one.capacity_jobs_max = 1;
+  QueueOptions few_keys;
+  few_keys.dedup_keys_max = 2;
+  QueueId a = engine_->create_queue("a").value();
+  QueueId b = engine_->create_queue("b", one).value();
+  ASSERT_EQ(engine_->bind("t", a), Code::ok);
+  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  const std::vector<JobId> k1 = engine_->publish("t", {.payload = "1", .dedup_key = "k1"}).value();
+  Result<std::vector<JobId>> dup = engine_->publish("t", {.payload = "1", .dedup_key = "k1"});
+  EXPECT_EQ(dup.code(), Code::duplicate) << "b is full, but it holds the key";
+  EXPECT_EQ(dup.value(), k1);
+  EXPECT_EQ(engine_->publish("t", {.payload = "2", .dedup_key = "k2"}).code(), Code::full);
+  EXPECT_EQ(Counts(a).ready, 1u) << "nothing reached a";
+  // k2 was not kept by a's refused part: once b has room it is a new job
+  // in both.
+  ASSERT_EQ(engine_->ack(b, engine_->reserve(b)->lease()), Code::ok);
+  Result<std::vector<JobId>> k2 = engine_->publish("t", {.payload = "2", .dedup_key = "k2"});
+  ASSERT_TRUE(k2.ok()) << code_name(k2.code());
+  EXPECT_EQ(Counts(a).ready, 2u);
+  // dedup_full in one queue: nothing anywhere, the key free in the other.
+  QueueId c = engine_->create_queue("c").value();
+  QueueId d = engine_->create_queue("d", few_keys).value();
+  ASSERT_EQ(engine_->bind("u", c), Code::ok);
+  ASSERT_EQ(engine_->bind("u", d), Code::ok);
+  ASSERT_TRUE(engine_->enqueue(d, {.payload = "x", .dedup_key = "d1"}).ok());
+  ASSERT_TRUE(engine_->enqueue(d, {.payload = "x", .dedup_key = "d2"}).ok());
+  EXPECT_EQ(engine_->publish("u", {.payload = "y", .dedup_key = "u1"}).code(), Code::dedup_full);
+  EXPECT_EQ(Counts(c).ready, 0u);
+  EXPECT_EQ(Counts(d).ready, 2u);
+  EXPECT_EQ(engine_->enqueue(c, {.payload = "y", .dedup_key = "u1"}).code(), Code::ok)
+      << "c's claim of u1 went back with the refused publish";
 }
 
 TEST_F(OpsTest, DroppingAQueueUnbindsIt) {

@@ -207,9 +207,16 @@ class HOTQ_API Engine {
   // Enqueues the request into every queue bound to topic, all or none: if
   // one queue is full (full), refuses the payload (too_large), or is gone
   // (no_such_queue), nothing is enqueued anywhere. The payload is copied
-  // once and shared by the jobs. Returns the job ids in bindings() order.
-  // An unknown topic (or one with no queue) is no_such_queue; a dedup key is
-  // invalid_argument (not supported on topics yet).
+  // once and shared by the jobs. Returns one job id per bound queue, in
+  // bindings() order. An unknown topic (or one with no queue) is
+  // no_such_queue.
+  // With a dedup key, each bound queue checks it in its own window (the
+  // same keys its enqueues use): a queue that holds the key gets no new job
+  // (nor needs room) and its id is the job holding it. The result is ok
+  // when any job was made, duplicate (with the ids) when every queue held
+  // the key. A bound queue without dedup makes it invalid_argument; one out
+  // of key room dedup_full (nothing made anywhere, no key kept). A duplicate
+  // is durable only once the jobs holding the key are (as for enqueue).
   Result<std::vector<JobId>> publish(std::string_view topic, const EnqueueRequest& request);
 
   // ---------------------------------------------------------------- reserve

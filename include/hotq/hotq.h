@@ -430,13 +430,18 @@ HOTQ_C_API hotq_code hotq_topic_bindings(hotq_engine* engine, const char* topic,
  * queue is full (HOTQ_FULL), refuses the payload (HOTQ_TOO_LARGE) or is
  * gone, nothing is enqueued anywhere. The payload is copied once and
  * shared by the jobs. On HOTQ_OK *count (optional) receives the number of
- * jobs made and ids[0..min(capacity, *count)) their ids in bindings order
- * (ids may be NULL when capacity is 0; the jobs are made whatever the
- * room). HOTQ_NO_SUCH_QUEUE for an unknown topic or one without queues;
- * HOTQ_INVALID_ARGUMENT for a dedup key (not supported on topics yet);
+ * bound queues and ids[0..min(capacity, *count)) one id per queue in
+ * bindings order (ids may be NULL when capacity is 0; the jobs are made
+ * whatever the room). With a dedup key, each queue checks it in its own
+ * window (the keys its enqueues use): a queue that holds the key gets no
+ * new job and its id is the job holding it; HOTQ_DUPLICATE (ids filled
+ * the same way) when every queue held it, HOTQ_OK when any job was made;
+ * HOTQ_INVALID_ARGUMENT when a bound queue has no dedup (dedup_keys_max
+ * 0), HOTQ_DEDUP_FULL when one is out of key room (nothing made anywhere).
+ * HOTQ_NO_SUCH_QUEUE for an unknown topic or one without queues;
  * HOTQ_CLOSED, HOTQ_NO_SPACE, HOTQ_WAL_FAILED. In a durable sync-mode
  * engine it returns once the jobs are on disk (one record: all or none
- * after a crash too). */
+ * after a crash too), and a duplicate once the jobs holding the key are. */
 HOTQ_C_API hotq_code hotq_publish(hotq_engine* engine, const char* topic,
                                   const hotq_enqueue_request* request, hotq_job_id* ids,
                                   size_t capacity, size_t* count);

@@ -1278,10 +1278,26 @@ static void test_topics(void) {
   /* Refusals. */
   CHECK_CODE(hotq_publish(e, "nobody", &r, ids, HOTQ_TOPIC_QUEUES_MAX, &count),
              HOTQ_NO_SUCH_QUEUE);
+  /* A dedup key: checked in each queue's window; a retry makes nothing and
+   * answers with the same ids. */
   hotq_enqueue_request keyed = text_request("k");
   keyed.dedup_key = "key";
   keyed.dedup_key_bytes = 3;
+  CHECK_CODE(hotq_publish(e, "orders", &keyed, ids, HOTQ_TOPIC_QUEUES_MAX, &count), HOTQ_OK);
+  CHECK_U64(count, 2);
+  hotq_job_id first[2] = {ids[0], ids[1]};
+  ids[0] = ids[1] = 0;
   CHECK_CODE(hotq_publish(e, "orders", &keyed, ids, HOTQ_TOPIC_QUEUES_MAX, &count),
+             HOTQ_DUPLICATE);
+  CHECK_U64(count, 2);
+  CHECK_U64(ids[0], first[0]);
+  CHECK_U64(ids[1], first[1]);
+  hotq_queue_options no_dedup;
+  hotq_queue_options_init(&no_dedup);
+  no_dedup.dedup_keys_max = 0;
+  hotq_queue_id plain = make_queue(e, "plain", &no_dedup);
+  CHECK_CODE(hotq_topic_bind(e, "keyless", plain), HOTQ_OK);
+  CHECK_CODE(hotq_publish(e, "keyless", &keyed, ids, HOTQ_TOPIC_QUEUES_MAX, &count),
              HOTQ_INVALID_ARGUMENT);
   CHECK_CODE(hotq_publish(e, "orders", &r, NULL, 1, &count), HOTQ_INVALID_ARGUMENT);
   CHECK_CODE(hotq_publish(e, NULL, &r, ids, 1, &count), HOTQ_INVALID_ARGUMENT);
