@@ -12,8 +12,10 @@
 //             Events are fixed-size PODs so that the kill campaign's child can
 //             write each with one write(2) to a pipe (atomic below PIPE_BUF).
 //   Workload  producer and consumer threads running the job lifecycle on an
-//             engine (enqueue with and without dedup keys, reserve, ack, nack,
-//             fail, extend, redrive), reporting every call to an EventSink.
+//             engine (enqueue and publish to both queues, with and without
+//             dedup keys, reserve, ack, nack, fail, extend, redrive),
+//             reporting every call to an EventSink (a publish as one enqueue
+//             event per queue, with the same payload).
 //   Model     the parent's knowledge, built from the events alone; verify()
 //             opens nothing itself: it checks a recovered engine against the
 //             acknowledged history and names each violation.
@@ -123,11 +125,13 @@ class MemorySink final : public EventSink {
 // ------------------------------------------------------------------ workload
 
 inline constexpr const char* queue_names[2] = {"plain", "durable"};
+inline constexpr const char* topic_name = "both";  // bound to the two queues, in that order
 inline constexpr std::uint32_t attempts_max = 3;
 inline constexpr std::uint64_t lease_ms = 10'000;
 inline constexpr std::uint64_t dedup_window_ms = 3'600'000;
 
-// Creates the two queues when missing; their ids in order (plain, durable).
+// Creates the two queues when missing and binds both to topic_name; their
+// ids in order (plain, durable).
 Status ensure_queues(Engine& engine, std::vector<QueueId>* ids);
 // Engine options for a campaign's directory (small segments: many rolls).
 EngineOptions engine_options(const std::string& wal_dir, WalBackend backend, Durability durability);
@@ -137,7 +141,7 @@ struct WorkloadOptions {
   std::uint32_t consumers = 2;
   std::uint64_t seq_base = 0;      // sequence numbers start above it
   std::uint64_t seed = 1;
-  std::uint64_t dedup_keys = 256;  // keys drawn from [0, dedup_keys)
+  std::uint64_t dedup_keys = 256;  // enqueues' keys from [0, dedup_keys), publishes' above
   std::uint64_t backlog_max = 2048;  // producers pause while a queue holds more waiting or dead jobs
 };
 
@@ -217,17 +221,20 @@ class Model {
   void violation(std::string what);
   Job* find(std::uint64_t job);
   // Sequence numbers of jobs an ack ended, once the model forgot the job.
-  void mark_gone(std::uint64_t seq);
-  bool was_gone(std::uint64_t seq) const;
+  // A job's identity in the maps below: its payload's sequence number and
+  // its queue (a publish puts one payload, one seq, in both queues).
+  static std::uint64_t ident(std::uint64_t seq, std::uint8_t queue) { return seq << 1 | queue; }
+  void mark_gone(std::uint64_t seq, std::uint8_t queue);
+  bool was_gone(std::uint64_t seq, std::uint8_t queue) const;
   void on_reserved(const Event& e);
 
   std::unordered_map<std::uint64_t, Job> jobs_;             // by job id
   std::unordered_map<std::uint64_t, Event> open_;          // intents by op_id
-  std::unordered_map<std::uint64_t, std::uint8_t> enqueue_unknown_;  // seq -> queue: intended, id unknown
-  std::unordered_map<std::uint64_t, std::uint64_t> seq_to_job_;
+  std::unordered_map<std::uint64_t, std::uint8_t> enqueue_unknown_;  // ident -> queue: intended, id unknown
+  std::unordered_map<std::uint64_t, std::uint64_t> seq_to_job_;      // ident -> job
   std::map<std::pair<std::uint8_t, std::uint64_t>, std::uint64_t> keys_;  // (queue, key) -> job
   std::unordered_set<std::uint64_t> intended_seqs_;
-  std::vector<bool> gone_seqs_;
+  std::vector<bool> gone_seqs_;  // by ident
   std::vector<std::string> pending_violations_;
   std::uint64_t seq_high_ = 0;
 };

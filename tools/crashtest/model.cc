@@ -70,12 +70,16 @@ void Model::remember(const Event& e) {
   h.push_back(e);
 }
 
-void Model::mark_gone(std::uint64_t seq) {
-  if (seq >= gone_seqs_.size()) gone_seqs_.resize(std::max<std::size_t>(seq + 1, gone_seqs_.size() * 2));
-  gone_seqs_[seq] = true;
+void Model::mark_gone(std::uint64_t seq, std::uint8_t queue) {
+  const std::uint64_t i = ident(seq, queue);
+  if (i >= gone_seqs_.size()) gone_seqs_.resize(std::max<std::size_t>(i + 1, gone_seqs_.size() * 2));
+  gone_seqs_[i] = true;
 }
 
-bool Model::was_gone(std::uint64_t seq) const { return seq < gone_seqs_.size() && gone_seqs_[seq]; }
+bool Model::was_gone(std::uint64_t seq, std::uint8_t queue) const {
+  const std::uint64_t i = ident(seq, queue);
+  return i < gone_seqs_.size() && gone_seqs_[i];
+}
 
 Model::Job* Model::find(std::uint64_t job) {
   auto it = jobs_.find(job);
@@ -94,8 +98,8 @@ void Model::on_reserved(const Event& e) {
     j = &jobs_[e.job];
     j->seq = e.seq;
     j->queue = e.queue;
-    seq_to_job_[e.seq] = e.job;
-    enqueue_unknown_.erase(e.seq);
+    seq_to_job_[ident(e.seq, e.queue)] = e.job;
+    enqueue_unknown_.erase(ident(e.seq, e.queue));
   } else if (j->seq != e.seq) {
     violation(job_text(e.job, j->seq) + " delivered with the payload of seq " + std::to_string(e.seq));
   }
@@ -108,7 +112,7 @@ void Model::on_reserved(const Event& e) {
   if (j->gone && !j->unsure) {
     violation(job_text(e.job, j->seq) + " delivered after an ack of it returned ok" + history(e.job));
   }
-  if (was_gone(e.seq)) violation(job_text(e.job, e.seq) + " delivered after an ack of it returned ok (before a restart)");
+  if (was_gone(e.seq, e.queue)) violation(job_text(e.job, e.seq) + " delivered after an ack of it returned ok (before a restart)");
   if (j->dead && !j->unsure) violation(job_text(e.job, j->seq) + " delivered while dead-lettered" + history(e.job));
   j->token = e.token;
   if (e.queue == 1) {
@@ -178,7 +182,7 @@ void Model::apply(const Event& e) {
         j.seq = e.seq;
         j.queue = e.queue;
         j.acknowledged = true;
-        seq_to_job_[e.seq] = id;
+        seq_to_job_[ident(e.seq, e.queue)] = id;
       }
     }
     return;
@@ -227,7 +231,7 @@ void Model::apply(const Event& e) {
 void Model::crashed() {
   for (const auto& [op_id, e] : open_) {
     if (e.op == Op::enqueue) {
-      if (seq_to_job_.count(e.seq) == 0) enqueue_unknown_[e.seq] = e.queue;
+      if (seq_to_job_.count(ident(e.seq, e.queue)) == 0) enqueue_unknown_[ident(e.seq, e.queue)] = e.queue;
     } else if (e.op != Op::extend) {
       if (Job* j = find(e.job); j != nullptr) j->unsure = true;
     }
@@ -320,7 +324,7 @@ Verdict Model::verify(Engine& engine, const std::vector<QueueId>& queues, std::m
   // No job nobody enqueued: the queue holds the known present jobs plus at
   // most the enqueues whose outcome is unknown.
   std::uint64_t unknown[2] = {0, 0};
-  for (const auto& [seq, q] : enqueue_unknown_) ++unknown[q];
+  for (const auto& [seq_queue, q] : enqueue_unknown_) ++unknown[q];
   for (std::uint8_t q = 0; q < 2; ++q) {
     Result<QueueCounts> c = engine.counts(queues[q]);
     if (!c.ok()) {
@@ -349,9 +353,9 @@ Verdict Model::verify(Engine& engine, const std::vector<QueueId>& queues, std::m
     }
   }
   for (std::uint64_t id : erase) {
-    const std::uint64_t seq = jobs_[id].seq;
-    if (jobs_[id].gone) mark_gone(seq);
-    seq_to_job_.erase(seq);
+    const Job& j = jobs_[id];
+    if (j.gone) mark_gone(j.seq, j.queue);
+    seq_to_job_.erase(ident(j.seq, j.queue));
     jobs_.erase(id);
   }
   // Dedup keys still deduplicate to their first job.
@@ -374,7 +378,7 @@ Verdict Model::verify(Engine& engine, const std::vector<QueueId>& queues, std::m
       Job& j = jobs_[r.value()];
       j.seq = seq;
       j.queue = qk.first;
-      seq_to_job_[seq] = r.value();
+      seq_to_job_[ident(seq, qk.first)] = r.value();
     }
   }
   v.violations = std::move(pending_violations_);

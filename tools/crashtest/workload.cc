@@ -94,6 +94,11 @@ Status ensure_queues(Engine& engine, std::vector<QueueId>* ids) {
     }
     ids->push_back(q.value());
   }
+  for (QueueId id : *ids) {  // in queue order: a publish's ids come back in it
+    if (Code c = engine.bind(topic_name, id); c != Code::ok) {
+      return Status(c, std::string("cannot bind topic ") + topic_name);
+    }
+  }
   return Status::Ok();
 }
 
@@ -135,27 +140,47 @@ void Workload::produce(std::uint32_t thread) {
     }
     const std::uint64_t seq = options_.seq_base + next_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
     const std::string payload = make_payload(seq, rng);
+    // One in eight is a publish to both queues: one payload, one seq, a job
+    // in each (all or none). Its keys are its own ([dedup_keys, 2 *
+    // dedup_keys)), so both queues always answer a key alike.
+    const bool publish = rng() % 8 == 0;
     const bool keyed = rng() % 5 == 0;
-    const std::uint64_t key = keyed ? rng() % options_.dedup_keys : 0;
+    const std::uint64_t key = keyed ? rng() % options_.dedup_keys + (publish ? options_.dedup_keys : 0) : 0;
     const std::string key_text = keyed ? key_name(key) : std::string();
-    Event e;
-    e.op = Op::enqueue;
-    e.queue = q;
-    e.op_id = (std::uint64_t{thread} << 40) | ++count;
-    e.seq = seq;
-    e.aux = keyed ? key + 1 : 0;
-    sink_.put(e);
     EnqueueRequest req{.payload = payload};
     req.priority = static_cast<std::uint8_t>(rng() % 2);
     req.dedup_key = key_text;
-    Result<JobId> r = engine_.enqueue(queues_[q], req);
-    e.phase = Phase::done;
-    e.code = static_cast<std::uint8_t>(r.code());
-    e.job = r.has_value() ? r.value() : 0;
-    sink_.put(e);
-    if (r.ok()) ok_.fetch_add(1, std::memory_order_relaxed);
-    if (r.code() == Code::full || r.code() == Code::dedup_full || r.code() == Code::no_space ||
-        r.code() == Code::wal_failed) {
+    // One enqueue event per job it may make (a publish: one per queue).
+    Event events[2];
+    const std::size_t n = publish ? 2 : 1;
+    for (std::size_t i = 0; i < n; ++i) {
+      Event& e = events[i];
+      e.op = Op::enqueue;
+      e.queue = publish ? static_cast<std::uint8_t>(i) : q;
+      e.op_id = (std::uint64_t{thread} << 40) | ++count;
+      e.seq = seq;
+      e.aux = keyed ? key + 1 : 0;
+      sink_.put(e);
+    }
+    Code code = Code::ok;
+    if (publish) {
+      Result<std::vector<JobId>> r = engine_.publish(topic_name, req);
+      code = r.code();
+      for (std::size_t i = 0; i < n; ++i) {
+        events[i].job = r.has_value() && r->size() == n ? r.value()[i] : 0;
+      }
+    } else {
+      Result<JobId> r = engine_.enqueue(queues_[q], req);
+      code = r.code();
+      events[0].job = r.has_value() ? r.value() : 0;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      events[i].phase = Phase::done;
+      events[i].code = static_cast<std::uint8_t>(code);
+      sink_.put(events[i]);
+    }
+    if (code == Code::ok) ok_.fetch_add(1, std::memory_order_relaxed);
+    if (code == Code::full || code == Code::dedup_full || code == Code::no_space || code == Code::wal_failed) {
       // Back-pressure (let consumers run), or a log that refuses everything
       // now: no point spinning.
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
