@@ -52,6 +52,7 @@ struct Options {
   std::uint64_t lease_ms = 0;     // leases: the lease that expires; 0: default
   std::vector<std::uint64_t> resident;  // backlog: resident job counts
   bool snapshot = false;          // recovery: snapshot before the reopen
+  bool keyed = false;             // lifecycle: a fresh dedup key on every enqueue
   std::uint32_t repeat = 3;
   std::uint32_t shards = 0;       // EngineOptions::shards (0: one per hardware thread)
   bool quick = false;             // tiny sizes: proves the scenario works (ctest)

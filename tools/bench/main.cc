@@ -51,6 +51,7 @@ int usage(const char* why) {
                "  --lease-ms L       leases: the lease that runs out\n"
                "  --resident A,B,..  backlog: resident jobs (default 1000,10000000)\n"
                "  --snapshot         recovery: take a snapshot before reopening\n"
+               "  --keyed            lifecycle: every enqueue carries a fresh dedup key (window 1 s)\n"
                "  --shards N         engine shards (default: one per hardware thread)\n"
                "  --repeat N         repetitions (default 3); the table gives median and spread\n"
                "  --quick            tiny sizes, to check a scenario works (what ctest runs)\n"
@@ -91,6 +92,8 @@ bool parse_args(int argc, char** argv, Options* o, bool* list) {
       o->async = true;
     } else if (k == "--snapshot") {
       o->snapshot = true;
+    } else if (k == "--keyed") {
+      o->keyed = true;
     } else if (k == "--no-progress") {
       o->progress = false;
     } else if (k == "--durability" && v != nullptr) {

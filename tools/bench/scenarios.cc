@@ -130,6 +130,9 @@ struct Bed {
   QueueId queue = 0;
 };
 
+// --keyed: the bench queue's dedup window.
+constexpr std::uint64_t keyed_window_ms = 1'000;
+
 // capacity: jobs the queue must hold at once (its back-pressure bound).
 bool open_bed(const Options& o, std::uint64_t capacity, Bed* b, RunResult* r,
               std::uint64_t snapshot_log_bytes = 256ull << 20) {
@@ -147,6 +150,11 @@ bool open_bed(const Options& o, std::uint64_t capacity, Bed* b, RunResult* r,
   qo.payload_bytes_max = std::max<std::uint32_t>(o.payload_bytes, 8);
   qo.attempts_max = 100;
   qo.lease_ms_default = 60'000;
+  if (o.keyed) {
+    // Every key is new: a short window keeps the table at ~1 s of enqueues.
+    qo.dedup_window_ms = keyed_window_ms;
+    qo.dedup_keys_max = 1u << 24;
+  }
   Result<QueueId> q = b->engine->create_queue("bench", qo);
   if (!q.ok()) {
     r->error = std::string("create_queue: ") + code_name(q.code());
@@ -242,6 +250,7 @@ LoopResult lifecycle_loop(const Options& o, Engine& e, QueueId q, std::uint32_t 
   std::vector<std::unique_ptr<PerThread>> per(threads);
   for (auto& p : per) p = std::make_unique<PerThread>();
   std::atomic<bool> stop{false};  // relaxed: only ends the loops; join() orders the rest
+  std::atomic<std::uint32_t> next_thread{0};  // relaxed: distinct numbers are all it gives
   const std::uint32_t batch = o.batch;
   const bool durable = o.mode != Mode::memory;
   auto work = [&](PerThread& me) {
@@ -250,7 +259,16 @@ LoopResult lifecycle_loop(const Options& o, Engine& e, QueueId q, std::uint32_t 
     std::vector<Lease> leases(batch);
     Ticket t;
     std::uint64_t batches = 0;
+    // --keyed: "<thread>-<n>", each key used once.
+    const std::string key_prefix = std::to_string(next_thread.fetch_add(1, std::memory_order_relaxed)) + "-";
+    std::vector<std::string> keys(o.keyed ? batch : 0);
+    std::uint64_t keys_made = 0;
     while (!stop.load(std::memory_order_relaxed)) {
+      for (std::uint32_t i = 0; i < keys.size(); ++i) {
+        keys[i] = key_prefix;
+        keys[i] += std::to_string(++keys_made);
+        rq.reqs[i].dedup_key = keys[i];
+      }
       const std::uint64_t t0 = now_ns();
       // Why the enqueue stopped short: the batch result's code (codes[]
       // holds only the outcomes of the requests done).
@@ -332,6 +350,7 @@ Params lifecycle_resolve(Options& o) {
           {"threads", std::to_string(o.threads) + " (each: enqueue, reserve, ack on one queue)"},
           {"batch", std::to_string(o.batch) + (o.batch == 1 ? " (single-job calls)" : " jobs per call")},
           {"async", o.async ? "yes, wait_durable every " + std::to_string(o.window) + " batches" : "no"},
+          {"dedup keys", o.keyed ? "a fresh one on every enqueue (window " + std::to_string(keyed_window_ms) + " ms)" : "none"},
           {"seconds", format_count(o.seconds)},
           {"shards", o.shards == 0 ? "one per hardware thread" : std::to_string(o.shards)}};
 }
