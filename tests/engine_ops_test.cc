@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace hotq {
@@ -34,6 +35,15 @@ class OpsTest : public ::testing::Test {
     return id.ok() ? id.value() : 0;
   }
   QueueCounts Counts(QueueId q) { return engine_->counts(q).value(); }
+  // Queues "a" and "b" (with these options), bound to topic in that order.
+  std::pair<QueueId, QueueId> BoundPair(std::string_view topic, const QueueOptions& a_options = {},
+                                        const QueueOptions& b_options = {}) {
+    const QueueId a = engine_->create_queue(std::string(topic) + ".a", a_options).value();
+    const QueueId b = engine_->create_queue(std::string(topic) + ".b", b_options).value();
+    EXPECT_EQ(engine_->bind(topic, a), Code::ok);
+    EXPECT_EQ(engine_->bind(topic, b), Code::ok);
+    return {a, b};
+  }
 
   ManualClock clock_;
   std::unique_ptr<Engine> engine_;
@@ -500,10 +510,7 @@ TEST_F(OpsTest, PublishFansOutToEveryBoundQueue) {
 TEST_F(OpsTest, PublishIsAllOrNoneWhenOneQueueIsFull) {
   QueueOptions small;
   small.capacity_jobs_max = 1;
-  QueueId a = engine_->create_queue("a").value();
-  QueueId b = engine_->create_queue("b", small).value();
-  ASSERT_EQ(engine_->bind("t", a), Code::ok);
-  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  const auto [a, b] = BoundPair("t", {}, small);
   ASSERT_TRUE(engine_->publish("t", {.payload = "1"}).ok());
   EXPECT_EQ(engine_->publish("t", {.payload = "2"}).code(), Code::full);
   EXPECT_EQ(Counts(a).ready, 1u) << "nothing reached a either";
@@ -518,10 +525,7 @@ TEST_F(OpsTest, PublishIsAllOrNoneWhenOneQueueIsFull) {
 TEST_F(OpsTest, PublishRefusesWhatOneQueueRefuses) {
   QueueOptions tiny;
   tiny.payload_bytes_max = 2;
-  QueueId a = engine_->create_queue("a").value();
-  QueueId b = engine_->create_queue("b", tiny).value();
-  ASSERT_EQ(engine_->bind("t", a), Code::ok);
-  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  const auto [a, b] = BoundPair("t", {}, tiny);
   EXPECT_EQ(engine_->publish("t", {.payload = "toolong"}).code(), Code::too_large);
   EXPECT_EQ(Counts(a).ready, 0u);
   EXPECT_EQ(engine_->publish("nobody", {.payload = "x"}).code(), Code::no_such_queue);
@@ -536,10 +540,7 @@ TEST_F(OpsTest, PublishRefusesWhatOneQueueRefuses) {
 TEST_F(OpsTest, AKeyedPublishEnqueuesOncePerQueue) {
   QueueOptions o;
   o.dedup_window_ms = 10'000;
-  QueueId a = engine_->create_queue("a", o).value();
-  QueueId b = engine_->create_queue("b", o).value();
-  ASSERT_EQ(engine_->bind("t", a), Code::ok);
-  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  const auto [a, b] = BoundPair("t", o, o);
   Result<std::vector<JobId>> first = engine_->publish("t", {.payload = "m1", .dedup_key = "k"});
   ASSERT_TRUE(first.ok()) << code_name(first.code());
   ASSERT_EQ(first->size(), 2u);
@@ -575,10 +576,7 @@ TEST_F(OpsTest, AKeyedPublishEnqueuesOncePerQueue) {
 TEST_F(OpsTest, AKeyedPublishIsRefusedWhereAQueueHasNoDedup) {
   QueueOptions none;
   none.dedup_keys_max = 0;
-  QueueId a = engine_->create_queue("a").value();
-  QueueId b = engine_->create_queue("b", none).value();
-  ASSERT_EQ(engine_->bind("t", a), Code::ok);
-  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  const auto [a, b] = BoundPair("t", {}, none);
   EXPECT_EQ(engine_->publish("t", {.payload = "x", .dedup_key = "k"}).code(), Code::invalid_argument);
   EXPECT_EQ(Counts(a).ready, 0u);
   EXPECT_EQ(engine_->enqueue(a, {.payload = "x", .dedup_key = "k"}).code(), Code::ok)
@@ -593,10 +591,7 @@ TEST_F(OpsTest, AKeyedPublishIsAllOrNone) {
   one.capacity_jobs_max = 1;
   QueueOptions few_keys;
   few_keys.dedup_keys_max = 2;
-  QueueId a = engine_->create_queue("a").value();
-  QueueId b = engine_->create_queue("b", one).value();
-  ASSERT_EQ(engine_->bind("t", a), Code::ok);
-  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  const auto [a, b] = BoundPair("t", {}, one);
   const std::vector<JobId> k1 = engine_->publish("t", {.payload = "1", .dedup_key = "k1"}).value();
   Result<std::vector<JobId>> dup = engine_->publish("t", {.payload = "1", .dedup_key = "k1"});
   EXPECT_EQ(dup.code(), Code::duplicate) << "b is full, but it holds the key";
@@ -610,10 +605,7 @@ TEST_F(OpsTest, AKeyedPublishIsAllOrNone) {
   ASSERT_TRUE(k2.ok()) << code_name(k2.code());
   EXPECT_EQ(Counts(a).ready, 2u);
   // dedup_full in one queue: nothing anywhere, the key free in the other.
-  QueueId c = engine_->create_queue("c").value();
-  QueueId d = engine_->create_queue("d", few_keys).value();
-  ASSERT_EQ(engine_->bind("u", c), Code::ok);
-  ASSERT_EQ(engine_->bind("u", d), Code::ok);
+  const auto [c, d] = BoundPair("u", {}, few_keys);
   ASSERT_TRUE(engine_->enqueue(d, {.payload = "x", .dedup_key = "d1"}).ok());
   ASSERT_TRUE(engine_->enqueue(d, {.payload = "x", .dedup_key = "d2"}).ok());
   EXPECT_EQ(engine_->publish("u", {.payload = "y", .dedup_key = "u1"}).code(), Code::dedup_full);
@@ -624,10 +616,7 @@ TEST_F(OpsTest, AKeyedPublishIsAllOrNone) {
 }
 
 TEST_F(OpsTest, DroppingAQueueUnbindsIt) {
-  QueueId a = engine_->create_queue("a").value();
-  QueueId b = engine_->create_queue("b").value();
-  ASSERT_EQ(engine_->bind("t", a), Code::ok);
-  ASSERT_EQ(engine_->bind("t", b), Code::ok);
+  const auto [a, b] = BoundPair("t");
   ASSERT_EQ(engine_->drop_queue(a), Code::ok);
   EXPECT_EQ(engine_->bindings("t"), (std::vector<QueueId>{b}));
   EXPECT_TRUE(engine_->publish("t", {.payload = "x"}).ok());
