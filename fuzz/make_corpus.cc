@@ -4,7 +4,7 @@
 //
 // A real durable engine (on a MemFs, with a manual clock) runs every kind of
 // operation the log records: queue create/drop, enqueue (delayed, with dedup
-// key, with priority), publish, bind/unbind, reserve, extend, ack, nack,
+// key, with priority), publish (with and without a dedup key), bind/unbind, reserve, extend, ack, nack,
 // fail, lease expiry, redrive, cancel, purge, pause, set_priority,
 // set_delay, delete_dead; and takes snapshots. What it wrote becomes:
 //   segment/   the log's segments behind fuzz_segment.cc's 8-byte prefix:
@@ -242,6 +242,15 @@ Written run_every_operation() {
   const QueueId tmp = e->create_queue("tmp").value();
   expect(e->bind("events", orders) == Code::ok && e->bind("events", mail) == Code::ok, "bind");
   expect(e->publish("events", {.payload = "fan-out", .priority = 1}).ok(), "publish");
+  {
+    // A keyed publish (publish_keyed), on queues of its own.
+    const QueueId once_a = e->create_queue("once_a").value();
+    const QueueId once_b = e->create_queue("once_b").value();
+    expect(e->bind("once", once_a) == Code::ok && e->bind("once", once_b) == Code::ok, "bind (once)");
+    expect(e->publish("once", {.payload = "fan-out once", .dedup_key = "pub-1"}).ok(), "publish (key)");
+    expect(e->publish("once", {.payload = "fan-out once", .dedup_key = "pub-1"}).code() == Code::duplicate,
+           "publish (duplicate)");
+  }
 
   const std::string big(300, 'x');
   expect(e->enqueue(orders, {.payload = "a"}).ok(), "enqueue");
