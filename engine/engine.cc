@@ -1191,7 +1191,8 @@ std::vector<QueueId> Engine::Impl::bindings(std::string_view topic) {
 }
 
 Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
-                                                 const EnqueueRequest& request) {
+                                                 const EnqueueRequest& request,
+                                                 std::vector<Code>* codes) {
   if (Code c = refuse_if_log_failed(); c != Code::ok) return c;
   std::vector<QueueId> targets = bindings(topic);
   if (targets.empty()) return Code::no_such_queue;
@@ -1365,6 +1366,9 @@ Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
   }
   guards.clear();  // not held while waiting for the disk
   if (Code c = wait_durable(lsn); c != Code::ok) return c;
+  if (codes != nullptr) {
+    for (std::uint32_t i = 0; i < n; ++i) codes->push_back(fresh[i] ? Code::ok : Code::duplicate);
+  }
   if (fresh_count == 0) return Result<std::vector<JobId>>(Code::duplicate, std::move(ids));
   return ids;
 }
@@ -2070,8 +2074,10 @@ Code Engine::unbind(std::string_view topic, QueueId queue) { return impl_->unbin
 std::vector<QueueId> Engine::bindings(std::string_view topic) const {
   return impl_->bindings(topic);
 }
-Result<std::vector<JobId>> Engine::publish(std::string_view topic, const EnqueueRequest& request) {
-  return impl_->publish(topic, request);
+Result<std::vector<JobId>> Engine::publish(std::string_view topic, const EnqueueRequest& request,
+                                           std::vector<Code>* codes) {
+  if (codes != nullptr) codes->clear();
+  return impl_->publish(topic, request, codes);
 }
 Code Engine::pause(QueueId queue) { return impl_->set_paused(queue, true); }
 Code Engine::resume(QueueId queue) { return impl_->set_paused(queue, false); }

@@ -292,7 +292,8 @@ class Engine::Impl {
   Code bind(std::string_view topic, QueueId queue);
   Code unbind(std::string_view topic, QueueId queue);
   std::vector<QueueId> bindings(std::string_view topic);
-  Result<std::vector<JobId>> publish(std::string_view topic, const EnqueueRequest& request);
+  Result<std::vector<JobId>> publish(std::string_view topic, const EnqueueRequest& request,
+                                     std::vector<Code>* codes);
 
   Code set_paused(QueueId queue, bool paused);
   Result<std::uint64_t> purge(QueueId queue);

@@ -544,8 +544,10 @@ TEST_F(OpsTest, AKeyedPublishEnqueuesOncePerQueue) {
   Result<std::vector<JobId>> first = engine_->publish("t", {.payload = "m1", .dedup_key = "k"});
   ASSERT_TRUE(first.ok()) << code_name(first.code());
   ASSERT_EQ(first->size(), 2u);
-  Result<std::vector<JobId>> again = engine_->publish("t", {.payload = "m1", .dedup_key = "k"});
+  std::vector<Code> again_codes;
+  Result<std::vector<JobId>> again = engine_->publish("t", {.payload = "m1", .dedup_key = "k"}, &again_codes);
   EXPECT_EQ(again.code(), Code::duplicate);
+  EXPECT_EQ(again_codes, (std::vector<Code>{Code::duplicate, Code::duplicate}));
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again.value(), first.value()) << "each queue answers with the job holding the key";
   EXPECT_EQ(Counts(a).ready, 1u);
@@ -558,9 +560,11 @@ TEST_F(OpsTest, AKeyedPublishEnqueuesOncePerQueue) {
   // A queue bound later gets the message; the others answer duplicate.
   QueueId c = engine_->create_queue("c", o).value();
   ASSERT_EQ(engine_->bind("t", c), Code::ok);
-  Result<std::vector<JobId>> third = engine_->publish("t", {.payload = "m1", .dedup_key = "k"});
+  std::vector<Code> codes{Code::internal};
+  Result<std::vector<JobId>> third = engine_->publish("t", {.payload = "m1", .dedup_key = "k"}, &codes);
   ASSERT_TRUE(third.ok()) << "a new job somewhere: ok";
   ASSERT_EQ(third->size(), 3u);
+  EXPECT_EQ(codes, (std::vector<Code>{Code::duplicate, Code::duplicate, Code::ok})) << "which queues got a job";
   EXPECT_EQ(third.value()[0], first.value()[0]);
   EXPECT_EQ(third.value()[1], first.value()[1]);
   EXPECT_EQ(engine_->reserve(c)->id, third.value()[2]);
@@ -596,7 +600,9 @@ TEST_F(OpsTest, AKeyedPublishIsAllOrNone) {
   Result<std::vector<JobId>> dup = engine_->publish("t", {.payload = "1", .dedup_key = "k1"});
   EXPECT_EQ(dup.code(), Code::duplicate) << "b is full, but it holds the key";
   EXPECT_EQ(dup.value(), k1);
-  EXPECT_EQ(engine_->publish("t", {.payload = "2", .dedup_key = "k2"}).code(), Code::full);
+  std::vector<Code> refused_codes{Code::ok};
+  EXPECT_EQ(engine_->publish("t", {.payload = "2", .dedup_key = "k2"}, &refused_codes).code(), Code::full);
+  EXPECT_TRUE(refused_codes.empty()) << "no codes for a refused publish";
   EXPECT_EQ(Counts(a).ready, 1u) << "nothing reached a";
   // k2 was not kept by a's refused part: once b has room it is a new job
   // in both.

@@ -217,7 +217,10 @@ class HOTQ_API Engine {
   // the key. A bound queue without dedup makes it invalid_argument; one out
   // of key room dedup_full (nothing made anywhere, no key kept). A duplicate
   // is durable only once the jobs holding the key are (as for enqueue).
-  Result<std::vector<JobId>> publish(std::string_view topic, const EnqueueRequest& request);
+  // codes (optional) says which: one per id, ok where that queue got a new
+  // job, duplicate where it held the key; empty when the publish failed.
+  Result<std::vector<JobId>> publish(std::string_view topic, const EnqueueRequest& request,
+                                     std::vector<Code>* codes = nullptr);
 
   // ---------------------------------------------------------------- reserve
   // Leases the most urgent ready job for lease_ms (0: the job's own lease or
