@@ -141,7 +141,7 @@ struct WorkloadOptions {
   std::uint32_t consumers = 2;
   std::uint64_t seq_base = 0;      // sequence numbers start above it
   std::uint64_t seed = 1;
-  std::uint64_t dedup_keys = 256;  // enqueues' keys from [0, dedup_keys), publishes' above
+  std::uint64_t dedup_keys = 256;  // keys (enqueues' and publishes') drawn from [0, dedup_keys)
   std::uint64_t backlog_max = 2048;  // producers pause while a queue holds more waiting or dead jobs
 };
 

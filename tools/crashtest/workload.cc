@@ -141,11 +141,12 @@ void Workload::produce(std::uint32_t thread) {
     const std::uint64_t seq = options_.seq_base + next_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
     const std::string payload = make_payload(seq, rng);
     // One in eight is a publish to both queues: one payload, one seq, a job
-    // in each (all or none). Its keys are its own ([dedup_keys, 2 *
-    // dedup_keys)), so both queues always answer a key alike.
+    // in each (all or none). Its keys are drawn from the enqueues' keys, so a
+    // queue may hold one already while the other does not: each queue's
+    // answer (new job or duplicate) is its own.
     const bool publish = rng() % 8 == 0;
     const bool keyed = rng() % 5 == 0;
-    const std::uint64_t key = keyed ? rng() % options_.dedup_keys + (publish ? options_.dedup_keys : 0) : 0;
+    const std::uint64_t key = keyed ? rng() % options_.dedup_keys : 0;
     const std::string key_text = keyed ? key_name(key) : std::string();
     EnqueueRequest req{.payload = payload};
     req.priority = static_cast<std::uint8_t>(rng() % 2);
@@ -163,20 +164,25 @@ void Workload::produce(std::uint32_t thread) {
       sink_.put(e);
     }
     Code code = Code::ok;
+    Code codes[2] = {Code::ok, Code::ok};  // each job's own answer
     if (publish) {
-      Result<std::vector<JobId>> r = engine_.publish(topic_name, req);
+      std::vector<Code> per_queue;
+      Result<std::vector<JobId>> r = engine_.publish(topic_name, req, &per_queue);
       code = r.code();
       for (std::size_t i = 0; i < n; ++i) {
-        events[i].job = r.has_value() && r->size() == n ? r.value()[i] : 0;
+        const bool answered = r.has_value() && r->size() == n && per_queue.size() == n;
+        events[i].job = answered ? r.value()[i] : 0;
+        codes[i] = answered ? per_queue[i] : code;
       }
     } else {
       Result<JobId> r = engine_.enqueue(queues_[q], req);
       code = r.code();
+      codes[0] = code;
       events[0].job = r.has_value() ? r.value() : 0;
     }
     for (std::size_t i = 0; i < n; ++i) {
       events[i].phase = Phase::done;
-      events[i].code = static_cast<std::uint8_t>(code);
+      events[i].code = static_cast<std::uint8_t>(codes[i]);
       sink_.put(events[i]);
     }
     if (code == Code::ok) ok_.fetch_add(1, std::memory_order_relaxed);
