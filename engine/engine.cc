@@ -1271,6 +1271,7 @@ Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
     guards[i]->queue().jobs.fetch_sub(1, std::memory_order_relaxed);  // relaxed: see free_records
     guards[i]->queue().space_signal.notify();
     fresh[i] = false;
+    --fresh_count;
   };
   if (!key.empty()) {
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -1291,17 +1292,14 @@ Result<std::vector<JobId>> Engine::Impl::publish(std::string_view topic,
       return Code::dedup_full;
     }
   }
-  fresh_count = 0;
   std::uint64_t lsn = 0;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    if (fresh[i]) {
-      ++fresh_count;
-    } else {
-      guards[i]->shard().add(engine::c_dedup_hits, 1);
-      // Its job was appended before its key could be found (keyed_locks):
-      // this answer is durable once that job is.
-      if (durable()) lsn = log_->last_lsn();
+  if (fresh_count < n) {
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (!fresh[i]) guards[i]->shard().add(engine::c_dedup_hits, 1);
     }
+    // The jobs holding the key were appended before it could be found
+    // (keyed_locks): the duplicates are durable once those jobs are.
+    if (durable()) lsn = log_->last_lsn();
   }
   if (fresh_count != 0) {
     // One copy of the payload, one reference per new job.
