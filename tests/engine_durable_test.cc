@@ -1038,27 +1038,19 @@ class GatedFs final : public wal::BorrowedFs {
   }
 
  private:
-  class File final : public wal::File {
+  class File final : public wal::ForwardingFile {
    public:
-    File(GatedFs& fs, std::unique_ptr<wal::File> inner) : fs_(fs), inner_(std::move(inner)) {}
+    File(GatedFs& fs, std::unique_ptr<wal::File> inner) : ForwardingFile(std::move(inner)), fs_(fs) {}
     int write_sync(std::uint64_t offset, std::span<const iovec> iov) override {
       {
         std::unique_lock<std::mutex> lock(fs_.mu_);
         fs_.cv_.wait(lock, [&] { return !fs_.closed_; });
       }
-      return inner_->write_sync(offset, iov);
+      return inner().write_sync(offset, iov);
     }
-    int write(std::uint64_t offset, std::span<const iovec> iov) override { return inner_->write(offset, iov); }
-    int sync() override { return inner_->sync(); }
-    int read(std::uint64_t offset, void* buf, std::size_t n, std::size_t* got) override {
-      return inner_->read(offset, buf, n, got);
-    }
-    int size(std::uint64_t* bytes) override { return inner_->size(bytes); }
-    int truncate(std::uint64_t bytes) override { return inner_->truncate(bytes); }
 
    private:
     GatedFs& fs_;
-    std::unique_ptr<wal::File> inner_;
   };
   std::mutex mu_;
   std::condition_variable cv_;

@@ -13,6 +13,7 @@
 
 #include "tests/wal_test_fs.h"
 #include "tests/wal_test_util.h"
+#include "wal/borrowed_fs.h"
 
 namespace hotq::wal {
 namespace {
@@ -345,20 +346,15 @@ class ReadOnlyFs final : public Fs {
   int refused() const { return refused_.load(std::memory_order_relaxed); }
 
  private:
-  class ReadOnlyFile final : public File {
+  class ReadOnlyFile final : public ForwardingFile {
    public:
-    ReadOnlyFile(std::unique_ptr<File> f, ReadOnlyFs* fs) : f_(std::move(f)), fs_(fs) {}
+    ReadOnlyFile(std::unique_ptr<File> f, ReadOnlyFs* fs) : ForwardingFile(std::move(f)), fs_(fs) {}
     int write_sync(std::uint64_t, std::span<const iovec>) override { return fs_->refuse(); }
     int write(std::uint64_t, std::span<const iovec>) override { return fs_->refuse(); }
     int sync() override { return fs_->refuse(); }
-    int read(std::uint64_t offset, void* buf, std::size_t n, std::size_t* got) override {
-      return f_->read(offset, buf, n, got);
-    }
-    int size(std::uint64_t* bytes) override { return f_->size(bytes); }
     int truncate(std::uint64_t) override { return fs_->refuse(); }
 
    private:
-    std::unique_ptr<File> f_;
     ReadOnlyFs* fs_;
   };
   int refuse() {

@@ -149,27 +149,20 @@ class SlowSyncFs final : public BorrowedFs {
   }
 
  private:
-  class SlowSyncFile final : public wal::File {
+  class SlowSyncFile final : public wal::ForwardingFile {
    public:
     SlowSyncFile(std::unique_ptr<wal::File> inner, std::chrono::microseconds sync)
-        : inner_(std::move(inner)), sync_(sync) {}
+        : ForwardingFile(std::move(inner)), sync_(sync) {}
     int write_sync(std::uint64_t offset, std::span<const iovec> iov) override {
-      if (const int rc = inner_->write(offset, iov); rc != 0) return rc;
+      if (const int rc = inner().write(offset, iov); rc != 0) return rc;
       return sync();
     }
-    int write(std::uint64_t offset, std::span<const iovec> iov) override { return inner_->write(offset, iov); }
     int sync() override {
       std::this_thread::sleep_for(sync_);
-      return inner_->sync();
+      return inner().sync();
     }
-    int read(std::uint64_t offset, void* buf, std::size_t n, std::size_t* got) override {
-      return inner_->read(offset, buf, n, got);
-    }
-    int size(std::uint64_t* bytes) override { return inner_->size(bytes); }
-    int truncate(std::uint64_t bytes) override { return inner_->truncate(bytes); }
 
    private:
-    std::unique_ptr<wal::File> inner_;
     const std::chrono::microseconds sync_;
   };
 
