@@ -62,9 +62,11 @@ Status status_of(wal::RecoveryStatus st, const std::string& message) {
 wal::RecoveryStatus load_snapshot_into(wal::Fs& fs, engine::LogState& state,
                                        wal::SnapshotInfo* info, std::vector<std::string>* notes,
                                        std::string* error) {
-  return wal::load_snapshot(
+  const wal::RecoveryStatus st = wal::load_snapshot(
       fs, [&](const wal::LogRecord& r, std::string* e) { return state.apply_snapshot(r, e); }, info,
       notes, error);
+  state.end_snapshot();
+  return st;
 }
 
 }  // namespace

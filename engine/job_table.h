@@ -153,6 +153,15 @@ class PayloadRef {
   }
   // Hands this handle's reference over (to a record); the handle is empty after.
   detail::PayloadBuf* take() noexcept { return std::exchange(buf_, nullptr); }
+  // Whether another handle shares the bytes, and which bytes: a snapshot
+  // writes shared bytes once (LogState::write). Exact only while no other
+  // thread copies or drops a handle to them, as in a LogState, which one
+  // thread owns; relaxed for that reason. A wrong answer would cost a
+  // snapshot a few bytes, not a job: either form loads the same payload.
+  bool shared() const noexcept {
+    return buf_ != nullptr && buf_->refs.load(std::memory_order_relaxed) > 1;
+  }
+  const void* identity() const noexcept { return buf_; }
 
  private:
   detail::PayloadBuf* buf_ = nullptr;

@@ -421,23 +421,22 @@ bool LogState::apply_snapshot(const wal::LogRecord& rec, std::string* error) {
     case RecordType::snap_job: {
       wal::SnapJobRec r;
       if (!wal::decode(rec.body, &r)) return bad("bad snapshot job body");
-      QueueState* q = queue_of(r.queue_id);
-      if (q == nullptr) return bad("snapshot job of a queue that is not in the snapshot");
-      Job j;
-      j.priority = r.priority;
-      j.state = static_cast<RecordState>(r.state);
-      j.reason = r.reason != 0 ? static_cast<DeadReason>(r.reason) : DeadReason::failed;
-      j.attempts = static_cast<std::uint16_t>(std::min<std::uint32_t>(r.attempts, attempts_limit));
-      j.attempts_max = static_cast<std::uint16_t>(std::min<std::uint32_t>(r.attempts_max, attempts_limit));
-      j.lease_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(r.lease_ms, UINT32_MAX));
-      j.nonce = r.nonce;
-      j.enqueued_wall = r.enqueued_ns;
-      j.at_wall = r.at_ns;
-      j.order = r.order;
-      j.payload = PayloadRef(r.payload);
-      j.error.assign(r.error);
-      if (!add_job(*q, r.job, std::move(j), &why)) return bad(why);
+      return add_snapshot_job(r, PayloadRef(r.payload), error);
+    }
+    case RecordType::snap_payload: {
+      wal::SnapPayloadRec r;
+      if (!wal::decode(rec.body, &r)) return bad("bad snapshot payload body");
+      if (!snapshot_payloads_.emplace(r.ref, PayloadRef(r.payload)).second) {
+        return bad("snapshot payload ref written twice");
+      }
       return true;
+    }
+    case RecordType::snap_job_shared: {
+      wal::SnapJobRec r;
+      if (!wal::decode_shared(rec.body, &r)) return bad("bad snapshot shared job body");
+      auto it = snapshot_payloads_.find(r.payload_ref);
+      if (it == snapshot_payloads_.end()) return bad("snapshot job names a payload ref not written before it");
+      return add_snapshot_job(r, it->second, error);
     }
     case RecordType::snap_generations: {
       wal::SnapGenerationsRec r;
@@ -467,6 +466,33 @@ bool LogState::apply_snapshot(const wal::LogRecord& rec, std::string* error) {
   *error = std::string("record type ") + wal::record_type_name(static_cast<std::uint16_t>(rec.type)) +
            " does not belong in a snapshot";
   return false;
+}
+
+bool LogState::add_snapshot_job(const wal::SnapJobRec& r, PayloadRef payload, std::string* error) {
+  QueueState* q = queue_of(r.queue_id);
+  if (q == nullptr) {
+    *error = "snapshot job of a queue that is not in the snapshot";
+    return false;
+  }
+  Job j;
+  j.priority = r.priority;
+  j.state = static_cast<RecordState>(r.state);
+  j.reason = r.reason != 0 ? static_cast<DeadReason>(r.reason) : DeadReason::failed;
+  j.attempts = static_cast<std::uint16_t>(std::min<std::uint32_t>(r.attempts, attempts_limit));
+  j.attempts_max = static_cast<std::uint16_t>(std::min<std::uint32_t>(r.attempts_max, attempts_limit));
+  j.lease_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(r.lease_ms, UINT32_MAX));
+  j.nonce = r.nonce;
+  j.enqueued_wall = r.enqueued_ns;
+  j.at_wall = r.at_ns;
+  j.order = r.order;
+  j.payload = std::move(payload);
+  j.error.assign(r.error);
+  const char* why = nullptr;
+  if (!add_job(*q, r.job, std::move(j), &why)) {
+    *error = why;
+    return false;
+  }
+  return true;
 }
 
 int LogState::write(wal::SnapshotWriter& w, std::uint64_t wall_now_ns) const {
@@ -503,17 +529,44 @@ int LogState::write(wal::SnapshotWriter& w, std::uint64_t wall_now_ns) const {
     }
   }
   int rc = 0;
+  // Shared bytes (the jobs of one publish) by identity: the ref of the
+  // snap_payload record that carries them, written before the first job.
+  std::unordered_map<const void*, std::uint64_t> shared_refs;
   jobs.for_each([&](JobId id, const LoggedJob& j) {
     if (rc != 0) return;
+    const wal::SnapJobRec r{queues.at(j.queue_index).id,
+                            static_cast<std::uint8_t>(j.state),
+                            j.priority,
+                            static_cast<std::uint8_t>(j.state == RecordState::dead ? j.reason : DeadReason{}),
+                            id,
+                            j.nonce,
+                            j.attempts,
+                            j.attempts_max,
+                            j.enqueued_wall,
+                            j.at_wall,
+                            j.lease_ms,
+                            j.order,
+                            j.error.view(),
+                            j.payload.view(),
+                            0};
     body.clear();
-    wal::encode_head(wal::SnapJobRec{queues.at(j.queue_index).id, static_cast<std::uint8_t>(j.state),
-                                     j.priority,
-                                     static_cast<std::uint8_t>(j.state == RecordState::dead ? j.reason
-                                                                                          : DeadReason{}),
-                                     id, j.nonce, j.attempts, j.attempts_max, j.enqueued_wall,
-                                     j.at_wall, j.lease_ms, j.order, j.error.view(), j.payload.view()},
-                     &body);
-    rc = w.add(wal::RecordType::snap_job, body, j.payload.view());
+    if (!j.payload.shared()) {
+      wal::encode_head(r, &body);
+      rc = w.add(wal::RecordType::snap_job, body, r.payload);
+      return;
+    }
+    auto [it, first] = shared_refs.emplace(j.payload.identity(), shared_refs.size() + 1);
+    if (first) {
+      wal::encode_head(wal::SnapPayloadRec{it->second, r.payload}, &body);
+      rc = w.add(wal::RecordType::snap_payload, body, r.payload);
+      if (rc != 0) return;
+      body.clear();
+    }
+    wal::SnapJobRec shared = r;
+    shared.payload = {};
+    shared.payload_ref = it->second;
+    wal::encode_shared(shared, &body);
+    rc = w.add(wal::RecordType::snap_job_shared, body);
   });
   if (rc != 0) return rc;
   for (const auto& [index, q] : queues) {

@@ -31,6 +31,7 @@
 
 #include "engine/job_map.h"
 #include "engine/job_table.h"
+#include "wal/records.h"
 #include "wal/recovery.h"
 #include "wal/snapshot.h"
 
@@ -109,8 +110,13 @@ class LogState {
   bool apply(const wal::LogRecord& record, std::string* error);
   // A snapshot record (docs/wal-format.md, "Snapshots").
   bool apply_snapshot(const wal::LogRecord& record, std::string* error);
+  // After the last record of a snapshot: frees what apply_snapshot kept
+  // only for the snapshot's later records (its shared payloads by ref).
+  void end_snapshot() { snapshot_payloads_.clear(); }
   // Writes the whole state as snapshot records; dedup keys whose window has
-  // passed at wall_now_ns are left out. Returns 0 or an errno.
+  // passed at wall_now_ns are left out. Bytes shared by several jobs (one
+  // publish's) are written once, as a snap_payload record the jobs name.
+  // Returns 0 or an errno.
   int write(wal::SnapshotWriter& writer, std::uint64_t wall_now_ns) const;
 
   // The generation of the last job each slot held (by job-table shard, then
@@ -135,6 +141,10 @@ class LogState {
   bool add_job(const QueueState& q, JobId id, Job job, const char** why);
   bool create_queue(std::uint32_t queue_id, std::string_view name, const QueueOptions& options,
                     bool paused, const char** why);
+  bool add_snapshot_job(const wal::SnapJobRec& r, PayloadRef payload, std::string* error);
+
+  // The snapshot's snap_payload records so far, by ref, while it loads.
+  std::unordered_map<std::uint64_t, PayloadRef> snapshot_payloads_;
 };
 
 }  // namespace hotq::engine

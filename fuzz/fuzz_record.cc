@@ -187,6 +187,25 @@ void decode_bodies(std::string_view body) {
     }
   }
   {
+    wal::SnapJobRec r;
+    if (wal::decode_shared(body, &r)) {
+      HOTQ_FUZZ_REQUIRE(inside(r.error, body) && r.payload.empty() && r.payload_ref != 0);
+      std::string out;
+      wal::encode_shared(r, &out);
+      HOTQ_FUZZ_REQUIRE(out == body);  // re-encodes to the same bytes
+    }
+  }
+  {
+    wal::SnapPayloadRec r;
+    if (wal::decode(body, &r)) {
+      HOTQ_FUZZ_REQUIRE(inside(r.payload, body) && r.ref != 0);
+      std::string out;
+      wal::encode_head(r, &out);
+      out.append(r.payload);
+      HOTQ_FUZZ_REQUIRE(out == body);  // re-encodes to the same bytes
+    }
+  }
+  {
     wal::SnapDedupRec r;
     if (wal::decode(body, &r)) {
       HOTQ_FUZZ_REQUIRE(inside(r.key, body));

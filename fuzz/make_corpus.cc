@@ -382,7 +382,7 @@ void add_records_and_snapshots(Corpus& c, const Written& every, const Written& r
       c.add("snapshot", origin + "-fix", std::string(1, '\1') + bytes);
     }
   }
-  for (std::uint16_t t = 1; t <= 35; ++t) {
+  for (std::uint16_t t = 1; t <= 37; ++t) {
     if (wal::record_type_known(t) && types.count(t) == 0) {
       die(std::string("no record of type ") + wal::record_type_name(t) + " was written");
     }

@@ -68,7 +68,7 @@ static_assert(type_snapshot_end == static_cast<std::uint16_t>(wal::RecordType::s
 
 // "Record types and bodies" and "Snapshots": the types a reader knows.
 inline bool type_known(std::uint16_t type) {
-  return (type >= 1 && type <= 19) || (type >= 32 && type <= 35);
+  return (type >= 1 && type <= 19) || (type >= 32 && type <= 37);
 }
 
 inline std::uint64_t xxh3(const char* p, std::size_t n) { return XXH3_64bits(p, n); }

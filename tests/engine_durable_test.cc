@@ -556,6 +556,58 @@ TEST_F(DurableEngine, AKeyedPublishStaysDeduplicatedAcrossReopenAndSnapshot) {
   EXPECT_EQ(e->counts(a).value().ready + e->counts(a).value().delayed, 2u);
 }
 
+// A publish's payload is one allocation shared by the jobs it made, and a
+// snapshot keeps it so: written once (snap_payload), shared again after the
+// restart, and still once in the snapshot taken after that. Before, each
+// job's snapshot record carried its own copy, and a restart from it made
+// one allocation per bound queue.
+TEST_F(DurableEngine, APublishsPayloadIsOneCopyThroughSnapshotsAndRestarts) {
+  const std::string payload(16 * 1024, 'x');  // the fixture's segments are 64 KiB
+  auto snapshot_bytes = [&]() -> std::uint64_t {
+    std::vector<std::string> names;
+    EXPECT_EQ(fs_.list(&names), 0);
+    for (const std::string& n : names) {
+      if (!n.starts_with("snap-")) continue;
+      std::unique_ptr<wal::File> f;
+      std::uint64_t bytes = 0;
+      EXPECT_EQ(fs_.open(n, wal::OpenMode::existing, &f), 0);
+      EXPECT_EQ(f->size(&bytes), 0);
+      return bytes;
+    }
+    ADD_FAILURE() << "no snapshot";
+    return 0;
+  };
+  const char* names[] = {"a", "b", "c", "d"};
+  std::vector<JobId> ids;
+  {
+    auto e = Open(fs_);
+    for (const char* name : names) ASSERT_EQ(e->bind("t", e->create_queue(name).value()), Code::ok);
+    ids = e->publish("t", {.payload = payload}).value();
+    ASSERT_EQ(ids.size(), 4u);
+    Status st = e->snapshot();
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_LT(snapshot_bytes(), 2 * payload.size()) << "the payload once, not once per queue";
+  }
+  {
+    auto e = Open(fs_);
+    std::vector<const char*> bytes;
+    for (std::size_t i = 0; i < 4; ++i) {
+      JobInfo j = e->inspect(e->find_queue(names[i]).value(), ids[i]).value();
+      EXPECT_EQ(j.payload.view(), payload) << names[i];
+      bytes.push_back(j.payload.data());
+    }
+    EXPECT_EQ(bytes[0], bytes[1]) << "one allocation after the restart";
+    EXPECT_EQ(bytes[0], bytes[3]);
+    Status st = e->snapshot();
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_LT(snapshot_bytes(), 2 * payload.size()) << "and once in the next snapshot";
+  }
+  auto e = Open(fs_);
+  for (const char* name : names) {
+    EXPECT_EQ(e->reserve(e->find_queue(name).value()).value().payload.view(), payload) << name;
+  }
+}
+
 // A snapshot frees the segments it covers, and the next open reads only
 // what came after it.
 TEST_F(DurableEngine, SnapshotRecyclesCoveredSegments) {

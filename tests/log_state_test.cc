@@ -878,6 +878,135 @@ TEST_F(LogStateTest, LoadedStateTakesTheLogThatFollows) {
   EXPECT_TRUE(l.state.jobs.empty());
 }
 
+// What a snapshot holds, by record type, and the state it loads into.
+struct Counted {
+  wal::RecoveryStatus status = wal::RecoveryStatus::ok;
+  std::string error;
+  std::map<RecordType, int> types;
+  LogState state;
+};
+
+Counted WriteAndCount(const LogState& s, std::uint64_t covered_lsn) {
+  Counted c;
+  wal::MemFs fs;
+  std::unique_ptr<wal::SnapshotWriter> w;
+  EXPECT_EQ(wal::SnapshotWriter::create(fs, covered_lsn, 1, &w), 0);
+  if (w == nullptr) return c;
+  EXPECT_EQ(s.write(*w, 1), 0);
+  EXPECT_EQ(w->finish(&c.error), 0) << c.error;
+  wal::SnapshotInfo info;
+  std::vector<std::string> notes;
+  c.status = wal::load_snapshot(
+      fs,
+      [&](const wal::LogRecord& r, std::string* e) {
+        ++c.types[r.type];
+        return c.state.apply_snapshot(r, e);
+      },
+      &info, &notes, &c.error);
+  c.state.end_snapshot();
+  return c;
+}
+
+// A publish's jobs share one copy of its payload. A snapshot writes that
+// copy once (snap_payload) and each job names it (snap_job_shared), and the
+// state it loads into shares it again, so that memory and snapshot size
+// after a restart are what they were before, and stay so through later
+// snapshots. A payload left to one job goes back to a plain snap_job.
+TEST_F(LogStateTest, APublishsPayloadIsWrittenOnceAndStaysShared) {
+  const QueueId a = QueueIdOf(kA), b = QueueIdOf(kB), c = QueueIdOf(7);
+  Ok(RecordType::queue_create, CreateBody(a, "a"));
+  Ok(RecordType::queue_create, CreateBody(b, "b"));
+  Ok(RecordType::queue_create, CreateBody(c, "c"));
+  const std::string payload(1000, 'P');
+  wal::PublishRec p;
+  p.topic = "t";
+  p.enqueued_ns = 5;
+  p.targets = {{a, 2, JobOf(1)}, {b, 2, JobOf(2)}, {c, 2, JobOf(3)}};
+  p.payload = payload;
+  Ok(RecordType::publish, PublishBody(p));
+  Ok(RecordType::enqueue, EnqueueBody(Enq(a, JobOf(4), payload)));  // same bytes, not shared
+
+  auto identities = [&payload](LogState& st) {
+    std::vector<const void*> ids;
+    for (std::uint32_t n = 1; n <= 4; ++n) {
+      LoggedJob* j = st.jobs.find(JobOf(n));
+      if (j == nullptr) {
+        ids.push_back(nullptr);
+        continue;
+      }
+      EXPECT_EQ(j->payload.view(), payload) << "job " << n;
+      ids.push_back(j->payload.identity());
+    }
+    return ids;
+  };
+  Counted first = WriteAndCount(s_, lsn_);
+  ASSERT_EQ(first.status, wal::RecoveryStatus::ok) << first.error;
+  EXPECT_EQ(first.types[RecordType::snap_payload], 1);
+  EXPECT_EQ(first.types[RecordType::snap_job_shared], 3);
+  EXPECT_EQ(first.types[RecordType::snap_job], 1);
+  EXPECT_EQ(Describe(first.state), Describe(s_));
+  std::vector<const void*> ids = identities(first.state);
+  EXPECT_EQ(ids[0], ids[1]);
+  EXPECT_EQ(ids[0], ids[2]);
+  EXPECT_NE(ids[0], ids[3]);
+
+  // A snapshot of the loaded state: still one copy.
+  Counted second = WriteAndCount(first.state, lsn_);
+  ASSERT_EQ(second.status, wal::RecoveryStatus::ok) << second.error;
+  EXPECT_EQ(second.types[RecordType::snap_payload], 1);
+  EXPECT_EQ(second.types[RecordType::snap_job_shared], 3);
+  ids = identities(second.state);
+  EXPECT_EQ(ids[0], ids[2]);
+
+  // Two of the three cancelled: the last one's bytes are its own again.
+  std::string error;
+  ASSERT_TRUE(second.state.apply({RecordType::cancel, lsn_ + 1, CancelBody(a, JobOf(1))}, &error))
+      << error;
+  ASSERT_TRUE(second.state.apply({RecordType::cancel, lsn_ + 2, CancelBody(b, JobOf(2))}, &error))
+      << error;
+  Counted third = WriteAndCount(second.state, lsn_ + 2);
+  ASSERT_EQ(third.status, wal::RecoveryStatus::ok) << third.error;
+  EXPECT_EQ(third.types.count(RecordType::snap_payload), 0u);
+  EXPECT_EQ(third.types.count(RecordType::snap_job_shared), 0u);
+  EXPECT_EQ(third.types[RecordType::snap_job], 2);
+  EXPECT_EQ(Describe(third.state), Describe(second.state));
+}
+
+TEST_F(LogStateTest, ASharedJobNeedsItsPayloadWrittenBeforeIt) {
+  std::string snap_queue;
+  wal::encode_snapshot_queue(wal::QueueCreateRec{QueueIdOf(kA), "a", {}}, false, &snap_queue);
+  ASSERT_TRUE(s_.apply_snapshot({RecordType::queue_create, 1, snap_queue}, &error_)) << error_;
+  auto shared_job = [](JobId job, std::uint64_t ref) {
+    wal::SnapJobRec r{QueueIdOf(kA), 2, 0, 0, job, 0, 0, 1, 1, 0, 0, 0, "", "", ref};
+    std::string body;
+    wal::encode_shared(r, &body);
+    return body;
+  };
+  auto payload = [](std::uint64_t ref, std::string_view bytes) {
+    std::string body;
+    wal::encode_head(wal::SnapPayloadRec{ref, bytes}, &body);
+    body += bytes;
+    return body;
+  };
+  EXPECT_FALSE(s_.apply_snapshot({RecordType::snap_job_shared, 2, shared_job(JobOf(1), 1)}, &error_));
+  EXPECT_NE(error_.find("payload ref"), std::string::npos) << error_;
+  ASSERT_TRUE(s_.apply_snapshot({RecordType::snap_payload, 3, payload(1, "bytes")}, &error_)) << error_;
+  error_.clear();
+  EXPECT_FALSE(s_.apply_snapshot({RecordType::snap_payload, 4, payload(1, "other")}, &error_));
+  EXPECT_NE(error_.find("twice"), std::string::npos) << error_;
+  EXPECT_FALSE(s_.apply_snapshot({RecordType::snap_job_shared, 5, shared_job(JobOf(1), 2)}, &error_));
+  ASSERT_TRUE(s_.apply_snapshot({RecordType::snap_job_shared, 6, shared_job(JobOf(1), 1)}, &error_))
+      << error_;
+  ASSERT_TRUE(s_.apply_snapshot({RecordType::snap_job_shared, 7, shared_job(JobOf(2), 1)}, &error_))
+      << error_;
+  ASSERT_NE(s_.jobs.find(JobOf(2)), nullptr);
+  EXPECT_EQ(s_.jobs.find(JobOf(1))->payload.view(), "bytes");
+  EXPECT_EQ(s_.jobs.find(JobOf(1))->payload.identity(), s_.jobs.find(JobOf(2))->payload.identity());
+  // Neither shape belongs in a log.
+  Refused(RecordType::snap_payload, payload(9, "x"));
+  Refused(RecordType::snap_job_shared, shared_job(JobOf(3), 1));
+}
+
 // ------------------------------------------------------------ generations
 
 std::string GenerationsBody(wal::SnapGenerationsRec::Kind kind, std::uint32_t shard,

@@ -191,12 +191,12 @@ TEST(WalFormat, RecordTypesKnownAndNamed) {
   }
   EXPECT_FALSE(record_type_known(0));
   EXPECT_FALSE(record_type_known(20));
-  for (std::uint16_t t = 32; t <= 35; ++t) {
+  for (std::uint16_t t = 32; t <= 37; ++t) {
     EXPECT_TRUE(record_type_known(t)) << t;
     EXPECT_STRNE(record_type_name(t), "unknown") << t;
   }
   EXPECT_FALSE(record_type_known(31));
-  EXPECT_FALSE(record_type_known(36));
+  EXPECT_FALSE(record_type_known(38));
 }
 
 }  // namespace

@@ -157,8 +157,10 @@ auto Fields(const DeadRec& r) { return std::tie(r.queue_id, r.reason, r.job, r.d
 auto Fields(const PublishTarget& t) { return std::tie(t.queue_id, t.attempts_max, t.job); }
 auto Fields(const SnapJobRec& r) {
   return std::tie(r.queue_id, r.state, r.priority, r.reason, r.job, r.nonce, r.attempts,
-                  r.attempts_max, r.enqueued_ns, r.at_ns, r.lease_ms, r.order, r.error, r.payload);
+                  r.attempts_max, r.enqueued_ns, r.at_ns, r.lease_ms, r.order, r.error, r.payload,
+                  r.payload_ref);
 }
+auto Fields(const SnapPayloadRec& r) { return std::tie(r.ref, r.payload); }
 auto Fields(const SnapDedupRec& r) { return std::tie(r.queue_id, r.job, r.first_ns, r.key); }
 
 // Every option away from its default (and valid, though the codec does not
@@ -761,6 +763,58 @@ TEST(WalRecords, SnapJobRefusesMalformedBodies) {
   EXPECT_FALSE(DecodeSnapJob(Patched(body, 5, priority_levels_max))) << "priority";
   EXPECT_FALSE(DecodeSnapJob(Patched(body, 6, 4))) << "dead reason 4";
   EXPECT_TRUE(DecodeSnapJob(Patched(body, 6, 0))) << "reason 0: not dead";
+}
+
+bool DecodeSharedSnapJob(std::string_view b) {
+  SnapJobRec r;
+  return decode_shared(b, &r);
+}
+
+// snap_job_shared: snap_job's fields, then the payload's ref in place of
+// the payload (docs/wal-format.md, "Snapshots").
+TEST(WalRecords, SharedSnapJobRoundTripsAndNamesItsPayload) {
+  SnapJobRec in = SnapJob(3, "");
+  in.payload_ref = 0x0102'0304'0506'0708ull;
+  std::string body;
+  encode_shared(in, &body);
+  SnapJobRec out;
+  ASSERT_TRUE(decode_shared(body, &out));
+  EXPECT_EQ(Fields(out), Fields(in));
+  // The same fields as snap_job, up to the error; then 8 bytes of ref.
+  std::string plain = SnapJobBody(SnapJob(3, ""));
+  EXPECT_EQ(body.substr(0, plain.size() - 4), plain.substr(0, plain.size() - 4));
+  EXPECT_EQ(body.size(), plain.size() + 4);
+  EXPECT_EQ(body.substr(body.size() - 8), std::string("\x08\x07\x06\x05\x04\x03\x02\x01", 8));
+  ExpectCutsAndExtensionsRefused(body, DecodeSharedSnapJob);
+  ExpectReservedRefused(body, 7, 8, DecodeSharedSnapJob);
+  ExpectReservedRefused(body, 28, 32, DecodeSharedSnapJob);
+  EXPECT_FALSE(DecodeSharedSnapJob(Patched(body, 4, 5))) << "state 5";
+  in.payload_ref = 0;
+  body.clear();
+  encode_shared(in, &body);
+  EXPECT_FALSE(DecodeSharedSnapJob(body)) << "ref 0 names nothing";
+}
+
+bool DecodeSnapPayload(std::string_view b) {
+  SnapPayloadRec r;
+  return decode(b, &r);
+}
+
+TEST(WalRecords, SnapPayloadRoundTrips) {
+  const std::string payload("shared\0bytes\xff", 13);
+  const SnapPayloadRec in{0x1122'3344'5566'7788ull, payload};
+  std::string body;
+  encode_head(in, &body);
+  EXPECT_EQ(body.size(), 12u);  // ref u64, length u32
+  body += payload;
+  SnapPayloadRec out;
+  ASSERT_TRUE(decode(body, &out));
+  EXPECT_EQ(Fields(out), Fields(in));
+  ExpectCutsAndExtensionsRefused(body, DecodeSnapPayload);
+  std::string zero_ref;
+  encode_head(SnapPayloadRec{0, "x"}, &zero_ref);
+  zero_ref += "x";
+  EXPECT_FALSE(DecodeSnapPayload(zero_ref));
 }
 
 bool DecodeSnapDedup(std::string_view b) {

@@ -10,7 +10,7 @@ namespace hotq::wal {
 std::uint64_t checksum(const void* p, std::size_t n) { return XXH3_64bits(p, n); }
 
 bool record_type_known(std::uint16_t type) {
-  return (type >= 1 && type <= 19) || (type >= 32 && type <= 35);
+  return (type >= 1 && type <= 19) || (type >= 32 && type <= 37);
 }
 
 const char* record_type_name(std::uint16_t type) {
@@ -38,6 +38,8 @@ const char* record_type_name(std::uint16_t type) {
     case RecordType::snap_dedup_key: return "snap_dedup_key";
     case RecordType::snapshot_end: return "snapshot_end";
     case RecordType::snap_generations: return "snap_generations";
+    case RecordType::snap_payload: return "snap_payload";
+    case RecordType::snap_job_shared: return "snap_job_shared";
   }
   return "unknown";
 }

@@ -72,6 +72,8 @@ enum class RecordType : std::uint16_t {
   snap_dedup_key = 33,
   snapshot_end = 34,
   snap_generations = 35,
+  snap_payload = 36,
+  snap_job_shared = 37,
 };
 bool record_type_known(std::uint16_t type);
 const char* record_type_name(std::uint16_t type);

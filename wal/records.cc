@@ -301,9 +301,12 @@ bool decode_snapshot_queue(std::string_view body, QueueCreateRec* r, bool* pause
   return in.done() && p <= 1 && decode(body.substr(0, body.size() - 8), r);
 }
 
-void encode_head(const SnapJobRec& r, std::string* out) {
-  BodyWriter(out)
-      .u32(r.queue_id)
+namespace {
+
+// The fields snap_job and snap_job_shared have in common, up to the error.
+BodyWriter snap_job_fields(const SnapJobRec& r, std::string* out) {
+  BodyWriter w(out);
+  w.u32(r.queue_id)
       .u8(r.state)
       .u8(r.priority)
       .u8(r.reason)
@@ -317,12 +320,11 @@ void encode_head(const SnapJobRec& r, std::string* out) {
       .u64(r.at_ns)
       .u64(r.lease_ms)
       .u64(r.order)
-      .str(r.error)
-      .u32(static_cast<std::uint32_t>(r.payload.size()));
+      .str(r.error);
+  return w;
 }
 
-bool decode(std::string_view body, SnapJobRec* r) {
-  BodyReader in(body);
+void read_snap_job_fields(BodyReader& in, SnapJobRec* r) {
   r->queue_id = in.u32();
   r->state = in.u8();
   r->priority = in.u8();
@@ -338,9 +340,47 @@ bool decode(std::string_view body, SnapJobRec* r) {
   r->lease_ms = in.u64();
   r->order = in.u64();
   r->error = in.str();
+}
+
+bool snap_job_fields_valid(const SnapJobRec& r) {
+  return r.state >= 1 && r.state <= 4 && r.priority < priority_levels_max && r.reason <= 3;
+}
+
+}  // namespace
+
+void encode_head(const SnapJobRec& r, std::string* out) {
+  snap_job_fields(r, out).u32(static_cast<std::uint32_t>(r.payload.size()));
+}
+
+bool decode(std::string_view body, SnapJobRec* r) {
+  BodyReader in(body);
+  read_snap_job_fields(in, r);
   r->payload = in.str();
-  return in.done() && r->state >= 1 && r->state <= 4 && r->priority < priority_levels_max &&
-         r->reason <= 3;
+  r->payload_ref = 0;
+  return in.done() && snap_job_fields_valid(*r);
+}
+
+void encode_shared(const SnapJobRec& r, std::string* out) {
+  snap_job_fields(r, out).u64(r.payload_ref);
+}
+
+bool decode_shared(std::string_view body, SnapJobRec* r) {
+  BodyReader in(body);
+  read_snap_job_fields(in, r);
+  r->payload = {};
+  r->payload_ref = in.u64();
+  return in.done() && snap_job_fields_valid(*r) && r->payload_ref != 0;
+}
+
+void encode_head(const SnapPayloadRec& r, std::string* out) {
+  BodyWriter(out).u64(r.ref).u32(static_cast<std::uint32_t>(r.payload.size()));
+}
+
+bool decode(std::string_view body, SnapPayloadRec* r) {
+  BodyReader in(body);
+  r->ref = in.u64();
+  r->payload = in.str();
+  return in.done() && r->ref != 0;
 }
 
 void encode(const SnapDedupRec& r, std::string* out) {

@@ -163,7 +163,9 @@ bool decode(std::string_view body, BindRec* r);
 void encode_snapshot_queue(const QueueCreateRec& r, bool paused, std::string* out);
 bool decode_snapshot_queue(std::string_view body, QueueCreateRec* r, bool* paused);
 
-// One live job; the payload is the tail.
+// One live job. snap_job: the payload is the tail. snap_job_shared: the
+// same fields, then payload_ref, naming a snap_payload record written
+// earlier in the snapshot (the jobs of one publish share its bytes).
 struct SnapJobRec {
   std::uint32_t queue_id = 0;
   std::uint8_t state = 0;     // engine::RecordState: 1 delayed, 2 ready, 3 leased, 4 dead
@@ -178,10 +180,22 @@ struct SnapJobRec {
   std::uint64_t lease_ms = 0;
   std::uint64_t order = 0;        // ready: the LSN it became ready at
   std::string_view error;
-  std::string_view payload;
+  std::string_view payload;    // snap_job
+  std::uint64_t payload_ref = 0;  // snap_job_shared: nonzero
 };
 void encode_head(const SnapJobRec& r, std::string* out);  // then r.payload as the tail
 bool decode(std::string_view body, SnapJobRec* r);
+void encode_shared(const SnapJobRec& r, std::string* out);  // snap_job_shared: no tail
+bool decode_shared(std::string_view body, SnapJobRec* r);
+
+// A payload that several snap_job_shared records name by ref (nonzero,
+// unique within the snapshot); the payload is the tail.
+struct SnapPayloadRec {
+  std::uint64_t ref = 0;
+  std::string_view payload;
+};
+void encode_head(const SnapPayloadRec& r, std::string* out);  // then r.payload as the tail
+bool decode(std::string_view body, SnapPayloadRec* r);
 
 struct SnapDedupRec {
   std::uint32_t queue_id = 0;

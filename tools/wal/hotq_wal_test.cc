@@ -568,6 +568,41 @@ TEST_F(HotqWal, StatsAgreeWithEngineRecoveryAcrossASnapshot) {
   EXPECT_EQ(sj[0].get("queues")->items.size(), e->list_queues().size());
 }
 
+// A publish's payload in a snapshot: one snap_payload, and a
+// snap_job_shared per job naming its ref; the tool renders both and lists
+// each job with the payload, as recovery rebuilds it.
+TEST_F(HotqWal, SharedSnapshotPayloadIsDumpedOnceAndListedPerJob) {
+  {
+    auto e = Open(dir_);
+    ASSERT_EQ(e->bind("t", e->create_queue("a").value()), Code::ok);
+    ASSERT_EQ(e->bind("t", e->create_queue("b").value()), Code::ok);
+    ASSERT_EQ(e->publish("t", {.payload = "fan-out bytes"}).value().size(), 2u);
+    ASSERT_TRUE(e->snapshot().ok());
+  }
+  const std::string d = Quote(dir_.string());
+  ToolRun dj = Tool("dump --json --snapshot " + d);
+  ASSERT_EQ(dj.status, 0) << dj.err;
+  int payloads = 0;
+  std::vector<std::uint64_t> refs;
+  std::uint64_t ref = 0;
+  for (const Json& x : JsonLines(dj.out)) {
+    if (x.str("type") == "snap_payload") {
+      ++payloads;
+      ref = x.num("ref");
+      EXPECT_EQ(x.str("payload_prefix"), "fan-out bytes");
+    } else if (x.str("type") == "snap_job_shared") {
+      refs.push_back(x.num("payload_ref"));
+    }
+  }
+  EXPECT_EQ(payloads, 1) << dj.out;
+  EXPECT_EQ(refs, (std::vector<std::uint64_t>{ref, ref})) << dj.out;
+  for (const char* q : {"a", "b"}) {
+    ToolRun j = Tool("jobs " + d + " " + q);
+    ASSERT_EQ(j.status, 0) << j.err;
+    EXPECT_NE(j.out.find("fan-out bytes"), std::string::npos) << j.out;
+  }
+}
+
 // ------------------------------------------------------------------ a torn tail
 
 TEST_F(HotqWal, TornTailIsReportedWithFileOffsetAndBytes) {

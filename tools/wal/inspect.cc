@@ -282,6 +282,7 @@ class Scanner {
           return r_->state.apply_snapshot(rec, e);
         },
         &r_->snapshot, &r_->snapshot_notes, &error);
+    r_->state.end_snapshot();
     if (st == wal::RecoveryStatus::io_error) {
       *io_error = error;
       return false;

@@ -205,9 +205,11 @@ bool describe_snapshot(wal::RecordType type, std::string_view body, Fields* f) {
       f->push_back(Field::flag("paused", paused));
       return true;
     }
-    case RecordType::snap_job: {
+    case RecordType::snap_job:
+    case RecordType::snap_job_shared: {
       wal::SnapJobRec r;
-      if (!wal::decode(body, &r)) return false;
+      const bool shared = type == RecordType::snap_job_shared;
+      if (!(shared ? wal::decode_shared(body, &r) : wal::decode(body, &r))) return false;
       f->push_back(Field::number("queue_id", r.queue_id));
       f->push_back(Field::number("job", r.job));
       f->push_back(Field::str("state", state_name(r.state)));
@@ -221,6 +223,17 @@ bool describe_snapshot(wal::RecordType type, std::string_view body, Fields* f) {
       f->push_back(Field::number("lease_ms", r.lease_ms));
       f->push_back(Field::number("order", r.order));
       f->push_back(Field::str("error", r.error));
+      if (shared) {
+        f->push_back(Field::number("payload_ref", r.payload_ref));
+      } else {
+        f->push_back(Field::blob("payload", r.payload));
+      }
+      return true;
+    }
+    case RecordType::snap_payload: {
+      wal::SnapPayloadRec r;
+      if (!wal::decode(body, &r)) return false;
+      f->push_back(Field::number("ref", r.ref));
       f->push_back(Field::blob("payload", r.payload));
       return true;
     }
