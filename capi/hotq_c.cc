@@ -909,6 +909,28 @@ hotq_code hotq_publish(hotq_engine* engine, const char* topic,
   });
 }
 
+hotq_code hotq_publish_each(hotq_engine* engine, const char* topic,
+                            const hotq_enqueue_request* request, hotq_job_id* ids,
+                            hotq_code* codes, size_t capacity, size_t* count) {
+  if (count != nullptr) *count = 0;
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || topic == nullptr || request == nullptr ||
+        (capacity != 0 && (ids == nullptr || codes == nullptr))) {
+      return HOTQ_INVALID_ARGUMENT;
+    }
+    hotq::EnqueueRequest r;
+    if (hotq_code c = to_request(*request, &r); c != HOTQ_OK) return c;
+    std::vector<hotq::Code> each;
+    hotq::Result<std::vector<hotq::JobId>> res = engine->engine->publish(topic, r, &each);
+    if (res.has_value()) {  // ok, or duplicate: one code per id
+      copy_out(res.value(), ids, capacity, count);
+      const std::size_t n = each.size() < capacity ? each.size() : capacity;
+      for (std::size_t i = 0; i < n; ++i) codes[i] = to_c(each[i]);
+    }
+    return to_c(res.code());
+  });
+}
+
 // ---------------------------------------------------------------- reserve
 
 hotq_lease hotq_job_lease(const hotq_job* job) {

@@ -445,6 +445,16 @@ HOTQ_C_API hotq_code hotq_topic_bindings(hotq_engine* engine, const char* topic,
 HOTQ_C_API hotq_code hotq_publish(hotq_engine* engine, const char* topic,
                                   const hotq_enqueue_request* request, hotq_job_id* ids,
                                   size_t capacity, size_t* count);
+/* As hotq_publish, and codes[0..min(capacity, *count)) says what each
+ * bound queue did, in bindings order: HOTQ_OK where a new job was made,
+ * HOTQ_DUPLICATE where the queue held the dedup key (its id is the job
+ * holding it). So a keyed publish answered HOTQ_OK after a partial earlier
+ * one tells which queues took it this time. ids and codes may be NULL only
+ * when capacity is 0; on any other result than HOTQ_OK or HOTQ_DUPLICATE,
+ * *count is 0 and neither array is written. */
+HOTQ_C_API hotq_code hotq_publish_each(hotq_engine* engine, const char* topic,
+                                       const hotq_enqueue_request* request, hotq_job_id* ids,
+                                       hotq_code* codes, size_t capacity, size_t* count);
 
 /* ---------------------------------------------------------------- reserve */
 /* Proof of holding a job's lease, needed by ack, nack, fail and extend. A
