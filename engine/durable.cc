@@ -28,6 +28,7 @@
 
 #include "engine/engine_impl.h"
 #include "util/check.h"
+#include "util/thread_name.h"
 #include "wal/records.h"
 #include "wal/snapshot.h"
 
@@ -415,7 +416,10 @@ Status Engine::Impl::open_wal(const EngineOptions& options, std::unique_ptr<wal:
   snapshot_log_bytes_ = options.wal_snapshot_log_bytes;
   snapshot_interval_ns_ = ms_to_ns(options.wal_snapshot_interval_ms);
   if (snapshot_log_bytes_ != 0 || snapshot_interval_ns_ != 0) {
-    snapshot_thread_ = std::thread([this] { snapshot_loop(); });
+    snapshot_thread_ = std::thread([this] {
+      name_this_thread("hotq-snapshot");
+      snapshot_loop();
+    });
   }
   return Status::Ok();
 }
@@ -809,7 +813,10 @@ void Engine::Impl::on_durable(std::uint64_t lsn, std::function<void(Code)> done)
     MutexLock lock(completion_mu_);
     if (!completion_stop_) {
       if (!completion_thread_.joinable()) {
-        completion_thread_ = std::thread([this] { completion_loop(); });
+        completion_thread_ = std::thread([this] {
+          name_this_thread("hotq-durable");
+          completion_loop();
+        });
       }
       completions_.push_back(Completion{lsn, completion_serial_++, std::move(done)});
       std::push_heap(completions_.begin(), completions_.end(), std::greater<>());

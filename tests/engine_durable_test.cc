@@ -12,6 +12,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -1108,6 +1110,42 @@ class GatedFs final : public wal::BorrowedFs {
   std::condition_variable cv_;
   bool closed_ = false;
 };
+
+// hotq's background threads carry names (top -H, perf, gdb); the threads
+// of this process by name, from /proc.
+std::multiset<std::string> ThreadNames() {
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
+TEST_F(DurableEngine, BackgroundThreadsAreNamed) {
+  EXPECT_EQ(ThreadNames().count("hotq-wal"), 0u);
+  EngineOptions o = Options();
+  o.wal_snapshot_interval_ms = 60'000;  // the snapshot thread runs
+  GatedFs gated(fs_);
+  std::unique_ptr<Engine> e;
+  ASSERT_TRUE(EngineOpener::open(o, std::make_unique<BorrowedFs>(gated), "mem", &e).ok());
+  const QueueId q = MakeQueue(*e);
+  gated.close_gate();
+  Ticket t;
+  ASSERT_TRUE(e->enqueue_async(q, {.payload = "p"}, &t).ok());
+  ASSERT_FALSE(e->is_durable(t)) << "the group is held at the gate";
+  std::promise<Code> done;
+  e->on_durable(t, [&](Code c) { done.set_value(c); });  // starts the completion thread
+  gated.open_gate();
+  EXPECT_EQ(done.get_future().get(), Code::ok);
+  const std::multiset<std::string> names = ThreadNames();
+  for (const char* name : {"hotq-wal", "hotq-wal-prep", "hotq-snapshot", "hotq-durable"}) {
+    EXPECT_EQ(names.count(name), 1u) << name;
+  }
+  e.reset();
+  EXPECT_EQ(ThreadNames().count("hotq-wal"), 0u) << "joined at close";
+}
 
 // A callback registered just as its group becomes durable is still called,
 // with no later write or close() to carry it: the group ends after

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "util/check.h"
+#include "util/thread_name.h"
 
 namespace hotq::wal {
 
@@ -120,8 +121,14 @@ int Log::open(Fs& fs, const LogOptions& options, const LogTail& tail, std::uniqu
     MutexLock lock(log->mu_);
     log->spares_.push_back(std::move(name));
   }
-  log->writer_ = std::thread([l = log.get()] { l->run(); });
-  log->preparer_ = std::thread([l = log.get()] { l->run_preparer(); });
+  log->writer_ = std::thread([l = log.get()] {
+    name_this_thread("hotq-wal");
+    l->run();
+  });
+  log->preparer_ = std::thread([l = log.get()] {
+    name_this_thread("hotq-wal-prep");
+    l->run_preparer();
+  });
   *out = std::move(log);
   return 0;
 }
