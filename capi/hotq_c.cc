@@ -1063,6 +1063,113 @@ hotq_code hotq_fail_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease l
   });
 }
 
+// ---------------------------------------------------------------- tickets
+
+namespace {
+
+// The ticket of a call that did something, else 0.
+void hand_ticket(bool did, hotq::Ticket t, hotq_ticket* out) noexcept {
+  if (out != nullptr) out->lsn = did ? t.lsn : 0;
+}
+
+}  // namespace
+
+hotq_code hotq_enqueue_ticket(hotq_engine* engine, hotq_queue_id queue,
+                              const hotq_enqueue_request* request, hotq_job_id* id,
+                              hotq_ticket* ticket) {
+  hand_ticket(false, {}, ticket);
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || request == nullptr || ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::EnqueueRequest r;
+    if (hotq_code c = to_request(*request, &r); c != HOTQ_OK) return c;
+    hotq::Ticket t;
+    hotq::Result<hotq::JobId> res = engine->engine->enqueue_async(queue, r, &t);
+    if (res.has_value() && id != nullptr) *id = res.value();
+    hand_ticket(res.has_value(), t, ticket);
+    return to_c(res.code());
+  });
+}
+
+hotq_code hotq_enqueue_batch_ticket(hotq_engine* engine, hotq_queue_id queue,
+                                    const hotq_enqueue_request* requests, size_t count,
+                                    hotq_job_id* ids, hotq_code* codes, size_t* done,
+                                    hotq_ticket* ticket) {
+  hand_ticket(false, {}, ticket);
+  if (done != nullptr) *done = 0;
+  return guard([&]() -> hotq_code {
+    if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Ticket t;
+    const hotq_code c = do_enqueue_batch(engine, queue, requests, count, ids, codes, done, &t);
+    hand_ticket(done != nullptr && *done != 0, t, ticket);
+    return c;
+  });
+}
+
+hotq_code hotq_ack_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                          hotq_ticket* ticket) {
+  hand_ticket(false, {}, ticket);
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr || ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Ticket t;
+    const Code c = engine->engine->ack_async(queue, to_lease(lease), &t);
+    hand_ticket(c == Code::ok, t, ticket);
+    return to_c(c);
+  });
+}
+
+hotq_code hotq_ack_batch_ticket(hotq_engine* engine, hotq_queue_id queue,
+                                const hotq_lease* leases, size_t count, hotq_code* results,
+                                size_t* acked, hotq_ticket* ticket) {
+  hand_ticket(false, {}, ticket);
+  if (acked != nullptr) *acked = 0;
+  return guard([&]() -> hotq_code {
+    if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Ticket t;
+    std::size_t n = 0;
+    const hotq_code c = do_ack_batch(engine, queue, leases, count, results, &n, &t);
+    if (acked != nullptr) *acked = n;
+    hand_ticket(n != 0, t, ticket);
+    return c;
+  });
+}
+
+hotq_code hotq_nack_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                           uint64_t delay_ms, const char* error, size_t error_bytes,
+                           hotq_ticket* ticket) {
+  hand_ticket(false, {}, ticket);
+  return guard([&]() -> hotq_code {
+    if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Ticket t;
+    const hotq_code c = do_nack(engine, queue, lease, delay_ms, error, error_bytes, &t);
+    hand_ticket(c == HOTQ_OK, t, ticket);
+    return c;
+  });
+}
+
+hotq_code hotq_fail_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                           const char* error, size_t error_bytes, hotq_ticket* ticket) {
+  hand_ticket(false, {}, ticket);
+  return guard([&]() -> hotq_code {
+    if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+    hotq::Ticket t;
+    const hotq_code c = do_fail(engine, queue, lease, error, error_bytes, &t);
+    hand_ticket(c == HOTQ_OK, t, ticket);
+    return c;
+  });
+}
+
+int hotq_is_durable(const hotq_engine* engine, hotq_ticket ticket) {
+  if (engine == nullptr) return 0;
+  return engine->engine->is_durable(hotq::Ticket{ticket.lsn}) ? 1 : 0;
+}
+
+hotq_code hotq_wait_durable(hotq_engine* engine, hotq_ticket ticket) {
+  return guard([&]() -> hotq_code {
+    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
+    return to_c(engine->engine->wait_durable(hotq::Ticket{ticket.lsn}));
+  });
+}
+
 // ---------------------------------------------------------------- waiting jobs
 
 hotq_code hotq_cancel(hotq_engine* engine, hotq_queue_id queue, hotq_job_id job) {

@@ -562,6 +562,49 @@ HOTQ_C_API hotq_code hotq_fail_async(hotq_engine* engine, hotq_queue_id queue, h
                                      const char* error, size_t error_bytes,
                                      hotq_durable_fn done, void* user);
 
+/* ---------------------------------------------------------------- tickets
+ * The same writes without a callback: each hands out a ticket naming its
+ * log records, and the caller asks about it when it suits it — what a
+ * broker in a language whose runtime should not be called back from a
+ * foreign thread (Go's cgo, for one) wants. A ticket is plain data; one
+ * taken later by a thread covers the records of its earlier calls (LSNs
+ * only grow), so a thread that issued a thousand writes waits on the last
+ * ticket alone. lsn 0: nothing to wait for (an in-memory engine, or a call
+ * that logged nothing). Results are those of the waiting forms and
+ * provisional until the ticket is durable, as for the _async forms. On any
+ * result but HOTQ_OK (HOTQ_DUPLICATE for an enqueue; for the batches, a
+ * done prefix of at least one) the ticket is set to 0. */
+typedef struct hotq_ticket {
+  uint64_t lsn;
+} hotq_ticket;
+
+HOTQ_C_API hotq_code hotq_enqueue_ticket(hotq_engine* engine, hotq_queue_id queue,
+                                         const hotq_enqueue_request* request, hotq_job_id* id,
+                                         hotq_ticket* ticket);
+HOTQ_C_API hotq_code hotq_enqueue_batch_ticket(hotq_engine* engine, hotq_queue_id queue,
+                                               const hotq_enqueue_request* requests,
+                                               size_t count, hotq_job_id* ids, hotq_code* codes,
+                                               size_t* done, hotq_ticket* ticket);
+HOTQ_C_API hotq_code hotq_ack_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                                     hotq_ticket* ticket);
+HOTQ_C_API hotq_code hotq_ack_batch_ticket(hotq_engine* engine, hotq_queue_id queue,
+                                           const hotq_lease* leases, size_t count,
+                                           hotq_code* results, size_t* acked,
+                                           hotq_ticket* ticket);
+HOTQ_C_API hotq_code hotq_nack_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                                      uint64_t delay_ms, const char* error, size_t error_bytes,
+                                      hotq_ticket* ticket);
+HOTQ_C_API hotq_code hotq_fail_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                                      const char* error, size_t error_bytes, hotq_ticket* ticket);
+/* 1 when every record the ticket names is on disk (what was durable stays
+ * so after a later failure of the log), else 0; 0 for a NULL engine. Never
+ * blocks. */
+HOTQ_C_API int hotq_is_durable(const hotq_engine* engine, hotq_ticket ticket);
+/* Waits until it is: HOTQ_OK, or HOTQ_WAL_FAILED when the log failed
+ * first (the records may be lost); HOTQ_INVALID_ARGUMENT for a NULL engine.
+ * Must not be called from a hotq_durable_fn. */
+HOTQ_C_API hotq_code hotq_wait_durable(hotq_engine* engine, hotq_ticket ticket);
+
 /* ---------------------------------------------------------------- waiting jobs
  * Operations on one job by id, while it waits (ready or delayed). Each
  * returns HOTQ_NO_SUCH_JOB when the job is gone, leased or dead (cancel,

@@ -1697,6 +1697,125 @@ static void test_faults(void) {
   CHECK_CODE(fault_guard_throw(3), HOTQ_OK);
 }
 
+/* Tickets: the writes without a callback; the caller asks when it suits it. */
+static void test_tickets(void) {
+  manual_clock clk;
+  init_clock(&clk);
+  hotq_ticket t = {77};
+
+  /* In memory: nothing to wait for. */
+  hotq_engine* e = open_memory(&clk);
+  hotq_queue_id q = make_queue(e, "mem", NULL);
+  hotq_enqueue_request r = text_request("m");
+  hotq_job_id id = 0;
+  CHECK_CODE(hotq_enqueue_ticket(e, q, &r, &id, &t), HOTQ_OK);
+  CHECK(id != 0);
+  CHECK_U64(t.lsn, 0);
+  CHECK(hotq_is_durable(e, t) == 1);
+  CHECK_CODE(hotq_wait_durable(e, t), HOTQ_OK);
+  CHECK_CODE(hotq_enqueue_ticket(e, q, &r, &id, NULL), HOTQ_INVALID_ARGUMENT);
+  CHECK(hotq_is_durable(NULL, t) == 0);
+  CHECK_CODE(hotq_wait_durable(NULL, t), HOTQ_INVALID_ARGUMENT);
+  hotq_engine_free(e);
+
+  /* Durable: every write form hands out a ticket that the log reaches. */
+  char dir[512];
+  make_temp_dir(dir, sizeof dir);
+  hotq_engine_options o = durable_options(&clk, dir);
+  CHECK_CODE(hotq_engine_open(&o, &e, NULL, 0), HOTQ_OK);
+  q = make_queue(e, "tickets", NULL);
+  hotq_enqueue_request three[3] = {text_request("a"), text_request("b"), text_request("c")};
+  hotq_job_id ids[3];
+  size_t done = 0;
+  CHECK_CODE(hotq_enqueue_batch_ticket(e, q, three, 3, ids, NULL, &done, &t), HOTQ_OK);
+  CHECK_U64(done, 3);
+  CHECK(t.lsn != 0);
+  CHECK_CODE(hotq_wait_durable(e, t), HOTQ_OK);
+  CHECK(hotq_is_durable(e, t) == 1);
+
+  /* A later ticket covers the earlier ones. */
+  hotq_ticket first = {0}, second = {0};
+  hotq_enqueue_request d = text_request("d");
+  CHECK_CODE(hotq_enqueue_ticket(e, q, &d, &id, &first), HOTQ_OK);
+  hotq_enqueue_request dup = text_request("d2");
+  CHECK_CODE(hotq_enqueue_ticket(e, q, &dup, NULL, &second), HOTQ_OK);
+  CHECK(second.lsn > first.lsn && first.lsn > t.lsn);
+  CHECK_CODE(hotq_wait_durable(e, second), HOTQ_OK);
+  CHECK(hotq_is_durable(e, first) == 1);
+
+  hotq_job jobs[5];
+  size_t count = 0;
+  CHECK_CODE(hotq_reserve_batch(e, q, 60000, jobs, 5, &count), HOTQ_OK);
+  CHECK_U64(count, 5);
+  hotq_lease leases[5];
+  for (size_t i = 0; i < count; ++i) {
+    leases[i] = hotq_job_lease(&jobs[i]);
+    hotq_job_release(&jobs[i]);
+  }
+  hotq_ticket acks = {0};
+  hotq_code results[2];
+  size_t acked = 0;
+  CHECK_CODE(hotq_ack_batch_ticket(e, q, leases, 2, results, &acked, &acks), HOTQ_OK);
+  CHECK_U64(acked, 2);
+  CHECK(acks.lsn > second.lsn);
+  hotq_ticket one = {0}, nacked = {0}, failed = {0};
+  CHECK_CODE(hotq_ack_ticket(e, q, leases[2], &one), HOTQ_OK);
+  CHECK_CODE(hotq_nack_ticket(e, q, leases[3], 5000, "later", 5, &nacked), HOTQ_OK);
+  CHECK_CODE(hotq_fail_ticket(e, q, leases[4], "bad", 3, &failed), HOTQ_OK);
+  CHECK(one.lsn > acks.lsn && nacked.lsn > one.lsn && failed.lsn > nacked.lsn);
+  CHECK_CODE(hotq_wait_durable(e, failed), HOTQ_OK);
+  /* Refused calls hand out no ticket. */
+  hotq_ticket stale = {77};
+  CHECK_CODE(hotq_ack_ticket(e, q, leases[0], &stale), HOTQ_STALE_LEASE);
+  CHECK_U64(stale.lsn, 0);
+  stale.lsn = 77;
+  CHECK_CODE(hotq_ack_batch_ticket(e, q, leases, 2, results, &acked, &stale), HOTQ_STALE_LEASE);
+  CHECK_U64(acked, 0);
+  CHECK_U64(stale.lsn, 0);
+  stale.lsn = 77;
+  CHECK_CODE(hotq_nack_ticket(e, q, leases[3], 0, NULL, 0, &stale), HOTQ_STALE_LEASE);
+  CHECK_U64(stale.lsn, 0);
+  stale.lsn = 77;
+  CHECK_CODE(hotq_fail_ticket(e, q, leases[4], NULL, 0, &stale), HOTQ_STALE_LEASE);
+  CHECK_U64(stale.lsn, 0);
+  stale.lsn = 77;
+  CHECK_CODE(hotq_enqueue_ticket(e, 999, &d, NULL, &stale), HOTQ_NO_SUCH_QUEUE);
+  CHECK_U64(stale.lsn, 0);
+  CHECK_CODE(hotq_ack_ticket(e, q, leases[0], NULL), HOTQ_INVALID_ARGUMENT);
+  CHECK_CODE(hotq_enqueue_batch_ticket(e, q, three, 3, ids, NULL, &done, NULL),
+             HOTQ_INVALID_ARGUMENT);
+  CHECK_U64(done, 0);
+  hotq_engine_free(e);
+
+  /* What the tickets said was durable is there after a reopen: the nacked
+   * job (delayed) alone, with its error; the failed one dead. */
+  CHECK_CODE(hotq_engine_open(&o, &e, NULL, 0), HOTQ_OK);
+  hotq_queue_stats st;
+  memset(&st, 0, sizeof st);
+  st.struct_size = sizeof st;
+  CHECK_CODE(hotq_queue_stats_get(e, q, &st), HOTQ_OK);
+  CHECK_U64(st.ready + st.leased, 0);
+  CHECK_U64(st.delayed, 1);
+  CHECK_U64(st.dead, 1);
+  hotq_engine_free(e);
+  rm_rf(dir);
+
+  /* A failed fdatasync: the call was made in memory, its ticket never
+   * becomes durable, and the wait says so. */
+  fault_disk* disk = fault_disk_new();
+  CHECK_CODE(fault_disk_open(disk, &e), HOTQ_OK);
+  q = make_queue(e, "broken", NULL);
+  fault_disk_fail_next_fsync(disk);
+  hotq_enqueue_request lost = text_request("lost");
+  CHECK_CODE(hotq_enqueue_ticket(e, q, &lost, NULL, &t), HOTQ_OK);
+  CHECK(t.lsn != 0);
+  CHECK_CODE(hotq_wait_durable(e, t), HOTQ_WAL_FAILED);
+  CHECK(hotq_is_durable(e, t) == 0);
+  CHECK_U64(fault_disk_fired(disk), 1);
+  hotq_engine_free(e);
+  fault_disk_free(disk);
+}
+
 /* ---------------------------------------------------------------- main */
 
 typedef struct section {
@@ -1714,6 +1833,7 @@ static const section k_sections[] = {
     {"durable", test_durable},         {"open_errors", test_open_errors},
     {"faults", test_faults},           {"topics", test_topics},
     {"waiting_jobs", test_waiting_jobs}, {"durable_ops", test_durable_ops},
+    {"tickets", test_tickets},
 };
 
 int main(int argc, char** argv) {
