@@ -123,6 +123,20 @@ static hotq_job_id put(hotq_engine* e, hotq_queue_id q, const char* text) {
   return id;
 }
 
+/* Reserves exactly n jobs of q (n <= 16) and keeps only their leases. */
+static void reserve_leases(hotq_engine* e, hotq_queue_id q, uint64_t lease_ms, hotq_lease* leases,
+                           size_t n) {
+  hotq_job jobs[16];
+  size_t count = 0;
+  CHECK(n <= 16);
+  CHECK_CODE(hotq_reserve_batch(e, q, lease_ms, jobs, n, &count), HOTQ_OK);
+  CHECK_U64(count, n);
+  for (size_t i = 0; i < count; ++i) {
+    leases[i] = hotq_job_lease(&jobs[i]);
+    hotq_job_release(&jobs[i]);
+  }
+}
+
 static int payload_is(const hotq_job* j, const char* text) {
   return j->payload_bytes == strlen(text) && memcmp(j->payload, text, j->payload_bytes) == 0;
 }
@@ -920,15 +934,8 @@ static void test_async(void) {
   CHECK_U64(done, 2);
   CHECK(atomic_load(&probe.calls) == 2);
 
-  hotq_job jobs[4];
-  size_t count = 0;
-  CHECK_CODE(hotq_reserve_batch(e, q, 0, jobs, 4, &count), HOTQ_OK);
-  CHECK_U64(count, 4);
   hotq_lease leases[4];
-  for (size_t i = 0; i < count; ++i) {
-    leases[i] = hotq_job_lease(&jobs[i]);
-    hotq_job_release(&jobs[i]);
-  }
+  reserve_leases(e, q, 0, leases, 4);
   CHECK_CODE(hotq_ack_async(e, q, leases[0], on_durable, &probe), HOTQ_OK);
   CHECK(atomic_load(&probe.calls) == 3);
   CHECK_CODE(hotq_ack_async(e, q, leases[0], on_durable, &probe), HOTQ_STALE_LEASE);
@@ -947,12 +954,7 @@ static void test_async(void) {
   /* nack and fail: called once when they succeed, never when refused. */
   put(e, q, "d");
   put(e, q, "e");
-  CHECK_CODE(hotq_reserve_batch(e, q, 0, jobs, 2, &count), HOTQ_OK);
-  CHECK_U64(count, 2);
-  for (size_t i = 0; i < count; ++i) {
-    leases[i] = hotq_job_lease(&jobs[i]);
-    hotq_job_release(&jobs[i]);
-  }
+  reserve_leases(e, q, 0, leases, 2);
   CHECK_CODE(hotq_nack_async(e, q, leases[0], 0, "again", 5, on_durable, &probe), HOTQ_OK);
   CHECK(atomic_load(&probe.calls) == 5);
   CHECK_CODE(hotq_nack_async(e, q, leases[0], 0, NULL, 0, on_durable, &probe),
@@ -965,10 +967,11 @@ static void test_async(void) {
   CHECK_CODE(hotq_fail_async(NULL, q, leases[1], "no", 2, on_durable, &probe),
              HOTQ_INVALID_ARGUMENT);
   CHECK(atomic_load(&probe.calls) == 6);
-  CHECK_CODE(hotq_reserve(e, q, 0, &jobs[0]), HOTQ_OK); /* the nacked one, retried */
-  CHECK_U64(jobs[0].attempt, 2);
-  CHECK(payload_is(&jobs[0], "d"));
-  hotq_job_release(&jobs[0]);
+  hotq_job job;
+  CHECK_CODE(hotq_reserve(e, q, 0, &job), HOTQ_OK); /* the nacked one, retried */
+  CHECK_U64(job.attempt, 2);
+  CHECK(payload_is(&job, "d"));
+  hotq_job_release(&job);
   hotq_engine_free(e);
 }
 
@@ -1743,15 +1746,8 @@ static void test_tickets(void) {
   CHECK_CODE(hotq_wait_durable(e, second), HOTQ_OK);
   CHECK(hotq_is_durable(e, first) == 1);
 
-  hotq_job jobs[5];
-  size_t count = 0;
-  CHECK_CODE(hotq_reserve_batch(e, q, 60000, jobs, 5, &count), HOTQ_OK);
-  CHECK_U64(count, 5);
   hotq_lease leases[5];
-  for (size_t i = 0; i < count; ++i) {
-    leases[i] = hotq_job_lease(&jobs[i]);
-    hotq_job_release(&jobs[i]);
-  }
+  reserve_leases(e, q, 60000, leases, 5);
   hotq_ticket acks = {0};
   hotq_code results[2];
   size_t acked = 0;
