@@ -387,6 +387,84 @@ hotq_code do_fail(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease, co
                                 : e.fail(queue, to_lease(lease), text));
 }
 
+// An asynchronous write, as both its forms make it: its code, and the
+// ticket of its records when it changed something — then the _async form
+// owes its callback (finish_async) and the _ticket form hands the ticket
+// out (finish_ticket).
+struct Issued {
+  hotq_code code = HOTQ_INVALID_ARGUMENT;
+  bool did = false;
+  hotq::Ticket ticket;
+};
+
+Issued issue_enqueue(hotq_engine* engine, hotq_queue_id queue,
+                     const hotq_enqueue_request* request, hotq_job_id* id) {
+  Issued i;
+  if (engine == nullptr || request == nullptr) return i;
+  hotq::EnqueueRequest r;
+  if (i.code = to_request(*request, &r); i.code != HOTQ_OK) return i;
+  hotq::Result<hotq::JobId> res = engine->engine->enqueue_async(queue, r, &i.ticket);
+  if (res.has_value() && id != nullptr) *id = res.value();
+  i.did = res.has_value();  // ok, or duplicate (durable with the job holding the key)
+  i.code = to_c(res.code());
+  return i;
+}
+
+Issued issue_enqueue_batch(hotq_engine* engine, hotq_queue_id queue,
+                           const hotq_enqueue_request* requests, std::size_t count,
+                           hotq_job_id* ids, hotq_code* codes, std::size_t* done) {
+  Issued i;
+  i.code = do_enqueue_batch(engine, queue, requests, count, ids, codes, done, &i.ticket);
+  i.did = done != nullptr && *done != 0;
+  return i;
+}
+
+Issued issue_ack(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease) {
+  Issued i;
+  if (engine == nullptr) return i;
+  const Code c = engine->engine->ack_async(queue, to_lease(lease), &i.ticket);
+  i.did = c == Code::ok;
+  i.code = to_c(c);
+  return i;
+}
+
+Issued issue_ack_batch(hotq_engine* engine, hotq_queue_id queue, const hotq_lease* leases,
+                       std::size_t count, hotq_code* results, std::size_t* acked) {
+  Issued i;
+  std::size_t n = 0;
+  i.code = do_ack_batch(engine, queue, leases, count, results, &n, &i.ticket);
+  if (acked != nullptr) *acked = n;
+  i.did = n != 0;
+  return i;
+}
+
+Issued issue_nack(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
+                  std::uint64_t delay_ms, const char* error, std::size_t error_bytes) {
+  Issued i;
+  i.code = do_nack(engine, queue, lease, delay_ms, error, error_bytes, &i.ticket);
+  i.did = i.code == HOTQ_OK;
+  return i;
+}
+
+Issued issue_fail(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease, const char* error,
+                  std::size_t error_bytes) {
+  Issued i;
+  i.code = do_fail(engine, queue, lease, error, error_bytes, &i.ticket);
+  i.did = i.code == HOTQ_OK;
+  return i;
+}
+
+hotq_code finish_async(hotq_engine* engine, const Issued& i, hotq_durable_fn done,
+                       void* user) noexcept {
+  if (i.did) notify_durable(*engine->engine, i.ticket, done, user);
+  return i.code;
+}
+
+hotq_code finish_ticket(const Issued& i, hotq_ticket* ticket) noexcept {
+  ticket->lsn = i.did ? i.ticket.lsn : 0;
+  return i.code;
+}
+
 hotq_latency to_c(const hotq::LatencySummary& l) noexcept {
   return hotq_latency{l.count, l.p50_ns, l.p99_ns, l.p999_ns, l.max_ns};
 }
@@ -835,31 +913,18 @@ hotq_code hotq_enqueue_batch(hotq_engine* engine, hotq_queue_id queue,
 hotq_code hotq_enqueue_async(hotq_engine* engine, hotq_queue_id queue,
                              const hotq_enqueue_request* request, hotq_job_id* id,
                              hotq_durable_fn done, void* user) {
-  return guard([&]() -> hotq_code {
-    if (engine == nullptr || request == nullptr) return HOTQ_INVALID_ARGUMENT;
-    hotq::EnqueueRequest r;
-    if (hotq_code c = to_request(*request, &r); c != HOTQ_OK) return c;
-    hotq::Ticket ticket;
-    hotq::Result<hotq::JobId> res = engine->engine->enqueue_async(queue, r, &ticket);
-    if (res.has_value() && id != nullptr) *id = res.value();
-    // Nothing below may throw: from here on the callback is owed.
-    if (res.has_value()) notify_durable(*engine->engine, ticket, done, user);
-    return to_c(res.code());
-  });
+  return guard(
+      [&] { return finish_async(engine, issue_enqueue(engine, queue, request, id), done, user); });
 }
 
 hotq_code hotq_enqueue_batch_async(hotq_engine* engine, hotq_queue_id queue,
                                    const hotq_enqueue_request* requests, size_t count,
                                    hotq_job_id* ids, hotq_code* codes, size_t* done_count,
                                    hotq_durable_fn done, void* user) {
-  return guard([&]() -> hotq_code {
-    hotq::Ticket ticket;
-    const hotq_code c =
-        do_enqueue_batch(engine, queue, requests, count, ids, codes, done_count, &ticket);
-    if (done_count != nullptr && *done_count != 0) {
-      notify_durable(*engine->engine, ticket, done, user);
-    }
-    return c;
+  return guard([&] {
+    return finish_async(
+        engine, issue_enqueue_batch(engine, queue, requests, count, ids, codes, done_count), done,
+        user);
   });
 }
 
@@ -1019,142 +1084,94 @@ hotq_code hotq_extend(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease
 
 hotq_code hotq_ack_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                          hotq_durable_fn done, void* user) {
-  return guard([&]() -> hotq_code {
-    if (engine == nullptr) return HOTQ_INVALID_ARGUMENT;
-    hotq::Ticket ticket;
-    const Code c = engine->engine->ack_async(queue, to_lease(lease), &ticket);
-    if (c == Code::ok) notify_durable(*engine->engine, ticket, done, user);
-    return to_c(c);
-  });
+  return guard([&] { return finish_async(engine, issue_ack(engine, queue, lease), done, user); });
 }
 
 hotq_code hotq_ack_batch_async(hotq_engine* engine, hotq_queue_id queue,
                                const hotq_lease* leases, size_t count, hotq_code* results,
                                size_t* acked, hotq_durable_fn done, void* user) {
-  return guard([&]() -> hotq_code {
-    hotq::Ticket ticket;
-    std::size_t n = 0;
-    const hotq_code c = do_ack_batch(engine, queue, leases, count, results, &n, &ticket);
-    if (acked != nullptr) *acked = n;
-    if (n != 0) notify_durable(*engine->engine, ticket, done, user);
-    return c;
+  return guard([&] {
+    return finish_async(engine, issue_ack_batch(engine, queue, leases, count, results, acked),
+                        done, user);
   });
 }
 
 hotq_code hotq_nack_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                           uint64_t delay_ms, const char* error, size_t error_bytes,
                           hotq_durable_fn done, void* user) {
-  return guard([&]() -> hotq_code {
-    hotq::Ticket ticket;
-    const hotq_code c = do_nack(engine, queue, lease, delay_ms, error, error_bytes, &ticket);
-    if (c == HOTQ_OK) notify_durable(*engine->engine, ticket, done, user);
-    return c;
+  return guard([&] {
+    return finish_async(engine, issue_nack(engine, queue, lease, delay_ms, error, error_bytes),
+                        done, user);
   });
 }
 
 hotq_code hotq_fail_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                           const char* error, size_t error_bytes, hotq_durable_fn done,
                           void* user) {
-  return guard([&]() -> hotq_code {
-    hotq::Ticket ticket;
-    const hotq_code c = do_fail(engine, queue, lease, error, error_bytes, &ticket);
-    if (c == HOTQ_OK) notify_durable(*engine->engine, ticket, done, user);
-    return c;
+  return guard([&] {
+    return finish_async(engine, issue_fail(engine, queue, lease, error, error_bytes), done, user);
   });
 }
 
 // ---------------------------------------------------------------- tickets
-
-namespace {
-
-// The ticket of a call that did something, else 0.
-void hand_ticket(bool did, hotq::Ticket t, hotq_ticket* out) noexcept {
-  if (out != nullptr) out->lsn = did ? t.lsn : 0;
-}
-
-}  // namespace
+// As the _async forms (issue_*), with the ticket handed out instead of a
+// callback; 0 before anything is known and for a call that did nothing.
 
 hotq_code hotq_enqueue_ticket(hotq_engine* engine, hotq_queue_id queue,
                               const hotq_enqueue_request* request, hotq_job_id* id,
                               hotq_ticket* ticket) {
-  hand_ticket(false, {}, ticket);
-  return guard([&]() -> hotq_code {
-    if (engine == nullptr || request == nullptr || ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-    hotq::EnqueueRequest r;
-    if (hotq_code c = to_request(*request, &r); c != HOTQ_OK) return c;
-    hotq::Ticket t;
-    hotq::Result<hotq::JobId> res = engine->engine->enqueue_async(queue, r, &t);
-    if (res.has_value() && id != nullptr) *id = res.value();
-    hand_ticket(res.has_value(), t, ticket);
-    return to_c(res.code());
-  });
+  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+  ticket->lsn = 0;
+  return guard([&] { return finish_ticket(issue_enqueue(engine, queue, request, id), ticket); });
 }
 
 hotq_code hotq_enqueue_batch_ticket(hotq_engine* engine, hotq_queue_id queue,
                                     const hotq_enqueue_request* requests, size_t count,
                                     hotq_job_id* ids, hotq_code* codes, size_t* done,
                                     hotq_ticket* ticket) {
-  hand_ticket(false, {}, ticket);
   if (done != nullptr) *done = 0;
-  return guard([&]() -> hotq_code {
-    if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-    hotq::Ticket t;
-    const hotq_code c = do_enqueue_batch(engine, queue, requests, count, ids, codes, done, &t);
-    hand_ticket(done != nullptr && *done != 0, t, ticket);
-    return c;
+  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+  ticket->lsn = 0;
+  return guard([&] {
+    return finish_ticket(issue_enqueue_batch(engine, queue, requests, count, ids, codes, done),
+                         ticket);
   });
 }
 
 hotq_code hotq_ack_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                           hotq_ticket* ticket) {
-  hand_ticket(false, {}, ticket);
-  return guard([&]() -> hotq_code {
-    if (engine == nullptr || ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-    hotq::Ticket t;
-    const Code c = engine->engine->ack_async(queue, to_lease(lease), &t);
-    hand_ticket(c == Code::ok, t, ticket);
-    return to_c(c);
-  });
+  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+  ticket->lsn = 0;
+  return guard([&] { return finish_ticket(issue_ack(engine, queue, lease), ticket); });
 }
 
 hotq_code hotq_ack_batch_ticket(hotq_engine* engine, hotq_queue_id queue,
                                 const hotq_lease* leases, size_t count, hotq_code* results,
                                 size_t* acked, hotq_ticket* ticket) {
-  hand_ticket(false, {}, ticket);
   if (acked != nullptr) *acked = 0;
-  return guard([&]() -> hotq_code {
-    if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-    hotq::Ticket t;
-    std::size_t n = 0;
-    const hotq_code c = do_ack_batch(engine, queue, leases, count, results, &n, &t);
-    if (acked != nullptr) *acked = n;
-    hand_ticket(n != 0, t, ticket);
-    return c;
+  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+  ticket->lsn = 0;
+  return guard([&] {
+    return finish_ticket(issue_ack_batch(engine, queue, leases, count, results, acked), ticket);
   });
 }
 
 hotq_code hotq_nack_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                            uint64_t delay_ms, const char* error, size_t error_bytes,
                            hotq_ticket* ticket) {
-  hand_ticket(false, {}, ticket);
-  return guard([&]() -> hotq_code {
-    if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-    hotq::Ticket t;
-    const hotq_code c = do_nack(engine, queue, lease, delay_ms, error, error_bytes, &t);
-    hand_ticket(c == HOTQ_OK, t, ticket);
-    return c;
+  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+  ticket->lsn = 0;
+  return guard([&] {
+    return finish_ticket(issue_nack(engine, queue, lease, delay_ms, error, error_bytes), ticket);
   });
 }
 
 hotq_code hotq_fail_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                            const char* error, size_t error_bytes, hotq_ticket* ticket) {
-  hand_ticket(false, {}, ticket);
-  return guard([&]() -> hotq_code {
-    if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-    hotq::Ticket t;
-    const hotq_code c = do_fail(engine, queue, lease, error, error_bytes, &t);
-    hand_ticket(c == HOTQ_OK, t, ticket);
-    return c;
+  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+  ticket->lsn = 0;
+  return guard([&] {
+    return finish_ticket(issue_fail(engine, queue, lease, error, error_bytes), ticket);
   });
 }
 
