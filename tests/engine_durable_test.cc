@@ -1128,8 +1128,9 @@ TEST_F(DurableEngine, BackgroundThreadsAreNamed) {
   EngineOptions o = Options();
   o.wal_snapshot_interval_ms = 60'000;  // the snapshot thread runs
   GatedFs gated(fs_);
+  wal::Fs& lent = gated;  // lent as an Fs: the engine's writes go through the gate
   std::unique_ptr<Engine> e;
-  ASSERT_TRUE(EngineOpener::open(o, std::make_unique<BorrowedFs>(gated), "mem", &e).ok());
+  ASSERT_TRUE(EngineOpener::open(o, std::make_unique<BorrowedFs>(lent), "mem", &e).ok());
   const QueueId q = MakeQueue(*e);
   gated.close_gate();
   Ticket t;

@@ -25,6 +25,11 @@ namespace hotq::wal {
 class BorrowedFs : public Fs {
  public:
   explicit BorrowedFs(Fs& fs) : fs_(fs) {}
+  // Not copyable: BorrowedFs(wrapper), for a wrapper derived from
+  // BorrowedFs, would pick the copy and lend the wrapper's own borrowed Fs,
+  // silently bypassing the wrapper. Lend a wrapper as an Fs&.
+  BorrowedFs(const BorrowedFs&) = delete;
+  BorrowedFs& operator=(const BorrowedFs&) = delete;
   int open(std::string_view n, OpenMode m, std::unique_ptr<File>* out) override { return fs_.open(n, m, out); }
   int list(std::vector<std::string>* names) override { return fs_.list(names); }
   int rename(std::string_view a, std::string_view b) override { return fs_.rename(a, b); }
