@@ -143,6 +143,10 @@ struct WorkloadOptions {
   std::uint64_t seed = 1;
   std::uint64_t dedup_keys = 256;  // keys (enqueues' and publishes') drawn from [0, dedup_keys)
   std::uint64_t backlog_max = 2048;  // producers pause while a queue holds more waiting or dead jobs
+  // Engine::snapshot() every snapshot_every_ms / 2 .. 3/2 of it (0: never),
+  // so that crashes also land in snapshots and recoveries start from them
+  // (a round is too short for the engine's own trigger by log size).
+  std::uint64_t snapshot_every_ms = 0;
 };
 
 class Workload {
@@ -158,6 +162,7 @@ class Workload {
  private:
   void produce(std::uint32_t thread);
   void consume(std::uint32_t thread);
+  void snapshot_now_and_then();
 
   Engine& engine_;
   const std::vector<QueueId> queues_;
@@ -180,6 +185,10 @@ struct Verdict {
   std::uint64_t dedup_checked = 0;
   std::uint64_t in_flight = 0;  // operations whose outcome the crash left open
   std::uint64_t waiting = 0, leased = 0, dead = 0;  // the recovered queues' jobs
+  // The recovery started from a snapshot whose jobs share a payload (a
+  // publish's: snap_payload + snap_job_shared records): the coverage of
+  // that path, counted by the in-process campaigns.
+  bool shared_snapshot = false;
 };
 
 class Model {

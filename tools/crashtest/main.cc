@@ -169,6 +169,10 @@ class SlowSyncFs final : public BorrowedFs {
   const std::chrono::microseconds sync_;
 };
 
+// The kill and power campaigns snapshot this often (WorkloadOptions): a
+// few times in a round of 5-300 ms.
+constexpr std::uint64_t snapshot_every_ms = 40;
+
 struct Totals {
   std::uint64_t rounds = 0;
   std::uint64_t events = 0;
@@ -178,6 +182,7 @@ struct Totals {
   std::uint64_t in_flight = 0;
   std::uint64_t faults = 0;
   std::uint64_t kills = 0;  // power: rounds that killed the process before the cut
+  std::uint64_t shared_snapshots = 0;  // recoveries from a snapshot with shared payloads
   std::uint64_t waiting = 0, leased = 0, dead = 0;  // after the last recovery
 };
 
@@ -199,6 +204,7 @@ bool report(const Verdict& v, const Args& a, const std::string& where, Totals& t
   t.leases_checked += v.leases_checked;
   t.dedup_checked += v.dedup_checked;
   t.in_flight += v.in_flight;
+  if (v.shared_snapshot) ++t.shared_snapshots;
   t.waiting = v.waiting;
   t.leased = v.leased;
   t.dead = v.dead;
@@ -266,6 +272,7 @@ int run_child(const Args& a) {
   WorkloadOptions wo;
   wo.seed = a.seed;
   wo.seq_base = a.seq_base;
+  wo.snapshot_every_ms = snapshot_every_ms;
   Workload w(*engine, queues, sink, wo);
   w.start();
   for (;;) pause();  // until SIGKILL
@@ -407,6 +414,7 @@ void load_then_crash(std::unique_ptr<Engine>& engine, const std::vector<QueueId>
   WorkloadOptions wo;
   wo.seed = rng();
   wo.seq_base = model.seq_high();
+  wo.snapshot_every_ms = snapshot_every_ms;
   Workload w(*engine, queues, sink, wo);
   w.start();
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -438,8 +446,26 @@ Status run_round(wal::Fs& fs, Durability durability, Model& model, std::mt19937_
 // (it may drop it itself).
 using AfterCheck = std::function<void(std::unique_ptr<Engine>& engine, const std::vector<QueueId>& queues)>;
 
+// Whether the newest valid snapshot of fs (the one recovery starts from)
+// has jobs that share a payload.
+bool snapshot_shares_payloads(wal::Fs& fs) {
+  bool shared = false;
+  wal::SnapshotInfo info;
+  std::vector<std::string> notes;
+  std::string error;
+  (void)wal::load_snapshot(
+      fs,
+      [&](const wal::LogRecord& r, std::string*) {
+        shared = shared || r.type == wal::RecordType::snap_job_shared;
+        return true;
+      },
+      &info, &notes, &error);
+  return shared;
+}
+
 Verdict reopen_and_verify(wal::Fs& fs, Model& model, std::mt19937_64& rng,
                           Durability durability = Durability::sync, const AfterCheck& after = {}) {
+  const bool shared_snapshot = snapshot_shares_payloads(fs);
   Verdict v;
   std::unique_ptr<Engine> engine;
   Status st = EngineOpener::open(engine_options(fs.path(), WalBackend::automatic, durability),
@@ -461,6 +487,7 @@ Verdict reopen_and_verify(wal::Fs& fs, Model& model, std::mt19937_64& rng,
     }
     if (v.violations.empty() && after) after(engine, queues);
   }
+  v.shared_snapshot = shared_snapshot;
   return v;
 }
 
@@ -487,12 +514,13 @@ Verdict verify_then_cut(wal::Fs& fs, Durability durability, Model& model, std::m
 void power_summary(const Totals& t, const Args& a) {
   std::fprintf(stderr, "\n");
   std::printf("hotq-crashtest power: %llu power cuts survived (%llu after a kill and a recovery), %llu events, "
-              "%llu job checks, %llu leases, %llu dedup keys, %llu in flight; seed %llu\n",
+              "%llu job checks, %llu leases, %llu dedup keys, %llu in flight, %llu recoveries from a snapshot "
+              "with shared payloads; seed %llu\n",
               static_cast<unsigned long long>(t.rounds), static_cast<unsigned long long>(t.kills),
               static_cast<unsigned long long>(t.events),
               static_cast<unsigned long long>(t.jobs_checked), static_cast<unsigned long long>(t.leases_checked),
               static_cast<unsigned long long>(t.dedup_checked), static_cast<unsigned long long>(t.in_flight),
-              static_cast<unsigned long long>(a.seed));
+              static_cast<unsigned long long>(t.shared_snapshots), static_cast<unsigned long long>(a.seed));
 }
 
 // The power campaign on a real directory: LossyFs over the posix layer

@@ -113,6 +113,21 @@ void Workload::start() {
   for (std::uint32_t t = 0; t < options_.consumers; ++t) {
     threads_.emplace_back([this, t] { consume(options_.producers + t); });
   }
+  if (options_.snapshot_every_ms != 0) threads_.emplace_back([this] { snapshot_now_and_then(); });
+}
+
+void Workload::snapshot_now_and_then() {
+  std::mt19937_64 rng(options_.seed * 1'000'003 + 999);
+  const std::uint64_t every = options_.snapshot_every_ms;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    const std::uint64_t wait_ms = every / 2 + rng() % (every + 1);
+    for (std::uint64_t i = 0; i < wait_ms && !stop_.load(std::memory_order_relaxed); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (stop_.load(std::memory_order_relaxed)) break;
+    // A failed snapshot leaves a longer log, nothing the model tracks.
+    (void)engine_.snapshot();
+  }
 }
 
 void Workload::stop() {
