@@ -42,6 +42,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -427,24 +428,77 @@ void load_then_crash(std::unique_ptr<Engine>& engine, const std::vector<QueueId>
   model.crashed();
 }
 
+// The directory as one in-process engine — one "process" — sees it. Its
+// end(crash) waits for the calls in flight, runs `crash` (a power cut, or a
+// kill: MemFs::power_loss), and from then on refuses every call with EIO:
+// nothing a dead process does reaches the disk. The engine keeps running
+// until the round drops it; without this its threads (the log's roll, a
+// snapshot's rename, directory fsync and removal of the older snapshot, a
+// recycle) would go on changing the namespace the next "process" recovers
+// from — MemFs kills the Files opened before a power loss, not the calls on
+// the directory. (LossyFs goes down by itself at its cut.)
+class ProcessFs final : public wal::BorrowedFs {
+ public:
+  explicit ProcessFs(wal::Fs& fs) : BorrowedFs(fs) {}
+  template <class Crash>
+  void end(Crash&& crash) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    down_ = true;
+    crash();
+  }
+  int open(std::string_view n, wal::OpenMode m, std::unique_ptr<wal::File>* out) override {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    return down_ ? EIO : borrowed().open(n, m, out);
+  }
+  int list(std::vector<std::string>* names) override {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    return down_ ? EIO : borrowed().list(names);
+  }
+  int rename(std::string_view a, std::string_view b) override {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    return down_ ? EIO : borrowed().rename(a, b);
+  }
+  int remove(std::string_view n) override {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    return down_ ? EIO : borrowed().remove(n);
+  }
+  int sync_dir() override {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    return down_ ? EIO : borrowed().sync_dir();
+  }
+
+ private:
+  std::shared_mutex mu_;
+  bool down_ = false;  // guarded by mu_
+};
+
+std::unique_ptr<Engine> open_on(ProcessFs& process, Durability durability, Status* st) {
+  wal::Fs& lent = process;  // as an Fs: BorrowedFs(ProcessFs&) would not compile (no copy)
+  std::unique_ptr<Engine> engine;
+  *st = EngineOpener::open(engine_options(lent.path(), WalBackend::automatic, durability),
+                           std::make_unique<BorrowedFs>(lent), "crashtest", &engine);
+  return engine;
+}
+
 // One in-process round: the engine opened on `fs`, then load_then_crash for
-// 5-300 ms.
+// 5-300 ms; the crash ends the engine's process.
 template <class Crash>
 Status run_round(wal::Fs& fs, Durability durability, Model& model, std::mt19937_64& rng, Totals& t,
                  Crash&& crash) {
-  std::unique_ptr<Engine> engine;
-  Status st = EngineOpener::open(engine_options(fs.path(), WalBackend::automatic, durability),
-                                 std::make_unique<BorrowedFs>(fs), "crashtest", &engine);
+  ProcessFs process(fs);
+  Status st;
+  std::unique_ptr<Engine> engine = open_on(process, durability, &st);
   if (!st.ok()) return st;
   std::vector<QueueId> queues;
   if (Status q = ensure_queues(*engine, &queues); !q.ok()) return q;
-  load_then_crash(engine, queues, model, rng, t, uniform(rng, 5, 300), crash);
+  load_then_crash(engine, queues, model, rng, t, uniform(rng, 5, 300), [&] { process.end(crash); });
   return Status::Ok();
 }
 
 // What runs on a reopened engine once its check passed, before it is dropped
-// (it may drop it itself).
-using AfterCheck = std::function<void(std::unique_ptr<Engine>& engine, const std::vector<QueueId>& queues)>;
+// (it may drop it itself, and end its process).
+using AfterCheck = std::function<void(std::unique_ptr<Engine>& engine, const std::vector<QueueId>& queues,
+                                      ProcessFs& process)>;
 
 // Whether the newest valid snapshot of fs (the one recovery starts from)
 // has jobs that share a payload.
@@ -467,9 +521,9 @@ Verdict reopen_and_verify(wal::Fs& fs, Model& model, std::mt19937_64& rng,
                           Durability durability = Durability::sync, const AfterCheck& after = {}) {
   const bool shared_snapshot = snapshot_shares_payloads(fs);
   Verdict v;
-  std::unique_ptr<Engine> engine;
-  Status st = EngineOpener::open(engine_options(fs.path(), WalBackend::automatic, durability),
-                                 std::make_unique<BorrowedFs>(fs), "crashtest", &engine);
+  ProcessFs process(fs);
+  Status st;
+  std::unique_ptr<Engine> engine = open_on(process, durability, &st);
   std::vector<QueueId> queues;
   if (!st.ok()) {
     v.violations.push_back("reopen failed: " + st.to_string());
@@ -485,7 +539,7 @@ Verdict reopen_and_verify(wal::Fs& fs, Model& model, std::mt19937_64& rng,
       for (const std::string& n : names) all += n + " ";
       std::fprintf(stderr, "\n[files: %s]\n%s", all.c_str(), engine->open_report().c_str());
     }
-    if (v.violations.empty() && after) after(engine, queues);
+    if (v.violations.empty() && after) after(engine, queues, process);
   }
   v.shared_snapshot = shared_snapshot;
   return v;
@@ -499,14 +553,17 @@ Verdict reopen_and_verify(wal::Fs& fs, Model& model, std::mt19937_64& rng,
 template <class Cut>
 Verdict verify_then_cut(wal::Fs& fs, Durability durability, Model& model, std::mt19937_64& rng, Totals& t,
                         Cut&& cut) {
-  Verdict v = reopen_and_verify(fs, model, rng, durability,
-                                [&](std::unique_ptr<Engine>& engine, const std::vector<QueueId>& queues) {
-                                  if (rng() % 2 == 0) {
-                                    cut();
-                                  } else {
-                                    load_then_crash(engine, queues, model, rng, t, uniform(rng, 1, 100), cut);
-                                  }
-                                });
+  Verdict v = reopen_and_verify(
+      fs, model, rng, durability,
+      [&](std::unique_ptr<Engine>& engine, const std::vector<QueueId>& queues, ProcessFs& process) {
+        auto end = [&] { process.end(cut); };
+        if (rng() % 2 == 0) {
+          end();
+          engine.reset();  // what it does now reaches nothing
+        } else {
+          load_then_crash(engine, queues, model, rng, t, uniform(rng, 1, 100), end);
+        }
+      });
   if (!v.violations.empty()) v.violations.push_back("(found by the check after the kill, before the power cut)");
   return v;
 }
