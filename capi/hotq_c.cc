@@ -390,7 +390,7 @@ hotq_code do_fail(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease, co
 // An asynchronous write, as both its forms make it: its code, and the
 // ticket of its records when it changed something — then the _async form
 // owes its callback (finish_async) and the _ticket form hands the ticket
-// out (finish_ticket).
+// out (ticketed).
 struct Issued {
   hotq_code code = HOTQ_INVALID_ARGUMENT;
   bool did = false;
@@ -460,9 +460,17 @@ hotq_code finish_async(hotq_engine* engine, const Issued& i, hotq_durable_fn don
   return i.code;
 }
 
-hotq_code finish_ticket(const Issued& i, hotq_ticket* ticket) noexcept {
-  ticket->lsn = i.did ? i.ticket.lsn : 0;
-  return i.code;
+// The _ticket form around issue(): the ticket is required, 0 until the
+// write did something, then its records' ticket.
+template <class Issue>
+hotq_code ticketed(hotq_ticket* ticket, Issue&& issue) noexcept {
+  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
+  ticket->lsn = 0;
+  return guard([&] {
+    const Issued i = issue();
+    if (i.did) ticket->lsn = i.ticket.lsn;
+    return i.code;
+  });
 }
 
 hotq_latency to_c(const hotq::LatencySummary& l) noexcept {
@@ -1120,9 +1128,7 @@ hotq_code hotq_fail_async(hotq_engine* engine, hotq_queue_id queue, hotq_lease l
 hotq_code hotq_enqueue_ticket(hotq_engine* engine, hotq_queue_id queue,
                               const hotq_enqueue_request* request, hotq_job_id* id,
                               hotq_ticket* ticket) {
-  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-  ticket->lsn = 0;
-  return guard([&] { return finish_ticket(issue_enqueue(engine, queue, request, id), ticket); });
+  return ticketed(ticket, [&] { return issue_enqueue(engine, queue, request, id); });
 }
 
 hotq_code hotq_enqueue_batch_ticket(hotq_engine* engine, hotq_queue_id queue,
@@ -1130,49 +1136,34 @@ hotq_code hotq_enqueue_batch_ticket(hotq_engine* engine, hotq_queue_id queue,
                                     hotq_job_id* ids, hotq_code* codes, size_t* done,
                                     hotq_ticket* ticket) {
   if (done != nullptr) *done = 0;
-  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-  ticket->lsn = 0;
-  return guard([&] {
-    return finish_ticket(issue_enqueue_batch(engine, queue, requests, count, ids, codes, done),
-                         ticket);
+  return ticketed(ticket, [&] {
+    return issue_enqueue_batch(engine, queue, requests, count, ids, codes, done);
   });
 }
 
 hotq_code hotq_ack_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                           hotq_ticket* ticket) {
-  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-  ticket->lsn = 0;
-  return guard([&] { return finish_ticket(issue_ack(engine, queue, lease), ticket); });
+  return ticketed(ticket, [&] { return issue_ack(engine, queue, lease); });
 }
 
 hotq_code hotq_ack_batch_ticket(hotq_engine* engine, hotq_queue_id queue,
                                 const hotq_lease* leases, size_t count, hotq_code* results,
                                 size_t* acked, hotq_ticket* ticket) {
   if (acked != nullptr) *acked = 0;
-  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-  ticket->lsn = 0;
-  return guard([&] {
-    return finish_ticket(issue_ack_batch(engine, queue, leases, count, results, acked), ticket);
-  });
+  return ticketed(ticket,
+                  [&] { return issue_ack_batch(engine, queue, leases, count, results, acked); });
 }
 
 hotq_code hotq_nack_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                            uint64_t delay_ms, const char* error, size_t error_bytes,
                            hotq_ticket* ticket) {
-  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-  ticket->lsn = 0;
-  return guard([&] {
-    return finish_ticket(issue_nack(engine, queue, lease, delay_ms, error, error_bytes), ticket);
-  });
+  return ticketed(ticket,
+                  [&] { return issue_nack(engine, queue, lease, delay_ms, error, error_bytes); });
 }
 
 hotq_code hotq_fail_ticket(hotq_engine* engine, hotq_queue_id queue, hotq_lease lease,
                            const char* error, size_t error_bytes, hotq_ticket* ticket) {
-  if (ticket == nullptr) return HOTQ_INVALID_ARGUMENT;
-  ticket->lsn = 0;
-  return guard([&] {
-    return finish_ticket(issue_fail(engine, queue, lease, error, error_bytes), ticket);
-  });
+  return ticketed(ticket, [&] { return issue_fail(engine, queue, lease, error, error_bytes); });
 }
 
 int hotq_is_durable(const hotq_engine* engine, hotq_ticket ticket) {
