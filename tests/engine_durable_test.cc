@@ -1154,12 +1154,11 @@ std::multiset<std::string> ThreadNames() {
 
 TEST_F(DurableEngine, BackgroundThreadsAreNamed) {
   EXPECT_EQ(ThreadNames().count("hotq-wal"), 0u);
-  EngineOptions o = Options();
-  o.wal_snapshot_interval_ms = 60'000;  // the snapshot thread runs
   GatedFs gated(fs_);
-  wal::Fs& lent = gated;  // lent as an Fs: the engine's writes go through the gate
-  std::unique_ptr<Engine> e;
-  ASSERT_TRUE(EngineOpener::open(o, std::make_unique<BorrowedFs>(lent), "mem", &e).ok());
+  // The fixture's options keep the default wal_snapshot_log_bytes: the
+  // snapshot thread runs.
+  auto e = Open(gated);
+  ASSERT_NE(e, nullptr);
   const QueueId q = MakeQueue(*e);
   gated.close_gate();
   Ticket t;
